@@ -1,0 +1,331 @@
+/* ptd: the entry layer; see ptd.h.
+ *
+ * The sequence is the spec's: negotiate the version (VERSION or
+ * VERSION-ERROR), validate the configuration (ENV-ERROR), validate the
+ * upstream proxy (PROXY DONE / PROXY-ERROR), open one listener per known
+ * transport (CMETHOD / SMETHOD lines, then DONE), then run until a
+ * shutdown trigger. Unknown transport names are skipped without a word
+ * (spec 1.2.2.1). */
+#include "ptd.h"
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client/client.h"
+#include "ipc/config.h"
+#include "ipc/messages.h"
+#include "ipc/proxy.h"
+#include "ipc/settings.h"
+#include "ipc/shutdown.h"
+#include "lib/log.h"
+#include "lib/statedir.h"
+#include "server/server.h"
+#include "transports/transport.h"
+
+#define PTD_ERR_MAX 512
+#define PTD_LOG_FILE "ptdispatch.log"
+#define PTD_HANDSHAKE_TIMEOUT_S 60
+#define PTD_DIAL_TIMEOUT_S 30
+#define PTD_IDLE_TIMEOUT_S 0 /* Tor keeps idle circuits' connections open */
+
+typedef struct ptd {
+  struct event_base *base;
+  struct evdns_base *dns;
+  client_t *client;
+  server_t *server;
+  ipc_shutdown_t *shutdown;
+  bool draining;
+} ptd_t;
+
+static size_t open_connections(const ptd_t *p) {
+  return (p->client ? client_open_connections(p->client) : 0) +
+         (p->server ? server_open_connections(p->server) : 0);
+}
+
+static void on_drain(void *ctx) {
+  ptd_t *p = ctx;
+  p->draining = true;
+  if (p->client)
+    client_stop_listening(p->client);
+  if (p->server)
+    server_stop_listening(p->server);
+  if (open_connections(p) == 0)
+    event_base_loopexit(p->base, NULL);
+}
+
+static void on_idle(void *ctx) {
+  ptd_t *p = ctx;
+  if (p->draining && open_connections(p) == 0)
+    event_base_loopexit(p->base, NULL);
+}
+
+static void on_terminate(void *ctx) {
+  ptd_t *p = ctx;
+  event_base_loopbreak(p->base);
+}
+
+static void parent_log_sink(ptd_log_level_t level, const char *msg) { ipc_msg_log(level, msg); }
+
+static const struct sockaddr *outbound(bool has, const addr_endpoint_t *ep) {
+  return has ? (const struct sockaddr *)&ep->sa : NULL;
+}
+
+static void default_endpoint(addr_endpoint_t *ep, const char *text) {
+  char err[64];
+  addr_parse_endpoint(text, ADDR_ALLOW_PORT0, ep, err, sizeof err);
+}
+
+static int start_client(ptd_t *p, const ptd_config_t *cfg) {
+  client_opts_t opts = {
+      .bind_v4 = outbound(cfg->has_outbound_v4, &cfg->outbound_v4),
+      .bind_v6 = outbound(cfg->has_outbound_v6, &cfg->outbound_v6),
+      .refuse_direct = cfg->has_proxy,
+      .handshake_timeout_s = PTD_HANDSHAKE_TIMEOUT_S,
+      .dial_timeout_s = PTD_DIAL_TIMEOUT_S,
+      .idle_timeout_s = PTD_IDLE_TIMEOUT_S,
+      .on_idle = on_idle,
+      .ctx = p,
+  };
+  p->client = client_new(p->base, p->dns, &opts);
+  if (!p->client)
+    return -1;
+  addr_endpoint_t listen;
+  if (cfg->has_listen_addr)
+    listen = cfg->listen_addr;
+  else
+    default_endpoint(&listen, "127.0.0.1:0");
+  for (size_t i = 0; i < cfg->n_transports; i++) {
+    const char *name = cfg->transports[i];
+    const transport_ops_t *t = transport_find(name);
+    if (!t)
+      continue;
+    char err[PTD_ERR_MAX];
+    if (cfg->mode != PTD_MODE_SOCKS5) {
+      snprintf(err, sizeof err, "%s mode is not supported by this build",
+               ipc_mode_name(cfg->mode));
+      ipc_msg_cmethod_error(name, err);
+      continue;
+    }
+    struct sockaddr_storage bound;
+    const kvlist_t *args = ipc_options_get(&cfg->options, name);
+    if (client_add_listener(p->client, t, args, &listen, &bound, err, sizeof err) != 0) {
+      ipc_msg_cmethod_error(name, err);
+      continue;
+    }
+    ipc_msg_cmethod(name, "socks5", (struct sockaddr *)&bound);
+  }
+  ipc_msg_cmethods_done();
+  return 0;
+}
+
+static int start_server(ptd_t *p, const ptd_config_t *cfg) {
+  server_opts_t opts = {
+      .bind_v4 = outbound(cfg->has_outbound_v4, &cfg->outbound_v4),
+      .bind_v6 = outbound(cfg->has_outbound_v6, &cfg->outbound_v6),
+      .dial_timeout_s = PTD_DIAL_TIMEOUT_S,
+      .idle_timeout_s = PTD_IDLE_TIMEOUT_S,
+      .on_idle = on_idle,
+      .ctx = p,
+  };
+  if (cfg->has_orport)
+    opts.orport = cfg->orport;
+  p->server = server_new(p->base, p->dns, &opts);
+  if (!p->server)
+    return -1;
+  for (size_t i = 0; i < cfg->n_transports; i++) {
+    const char *name = cfg->transports[i];
+    const transport_ops_t *t = transport_find(name);
+    if (!t)
+      continue;
+    char err[PTD_ERR_MAX];
+    if (cfg->mode == PTD_MODE_TRANSPARENT_UDP || cfg->mode == PTD_MODE_STUN) {
+      snprintf(err, sizeof err, "%s mode is not supported by this build",
+               ipc_mode_name(cfg->mode));
+      ipc_msg_smethod_error(name, err);
+      continue;
+    }
+    if (!cfg->has_orport) {
+      ipc_msg_smethod_error(name, "the Extended ORPort is not supported by this build; "
+                                  "set TOR_PT_ORPORT");
+      continue;
+    }
+    addr_endpoint_t bind;
+    const addr_endpoint_t *given = ipc_config_bindaddr(cfg, name);
+    if (given)
+      bind = *given;
+    else
+      default_endpoint(&bind, "0.0.0.0:0");
+    struct sockaddr_storage bound;
+    const kvlist_t *args = NULL;
+    const kvlist_t *options = ipc_options_get(&cfg->options, name);
+    if (server_add_listener(p->server, t, options, cfg->state_dir, &bind, &bound, &args, err,
+                            sizeof err) != 0) {
+      ipc_msg_smethod_error(name, err);
+      continue;
+    }
+    ipc_msg_smethod(name, (struct sockaddr *)&bound, args);
+  }
+  ipc_msg_smethods_done();
+  return 0;
+}
+
+/* Sets up logging as configured; the parent only hears LOG lines once
+ * VERSION has been said. */
+static int setup_logging(const ptd_config_t *cfg, char *err, size_t errlen) {
+  log_set_level(cfg->log_level);
+  log_set_unsafe(cfg->unsafe_logging);
+  if (cfg->enable_logging) {
+    char *path = statedir_path(cfg->state_dir, PTD_LOG_FILE);
+    if (!path) {
+      snprintf(err, errlen, "out of memory");
+      return -1;
+    }
+    int rc = log_open_file(path, err, errlen);
+    free(path);
+    if (rc != 0)
+      return -1;
+  }
+  log_set_parent_sink(parent_log_sink);
+  return 0;
+}
+
+/* libevent's own complaints (an epoll refusal on a /dev/null stdin, say)
+ * belong in our log, never raw on stderr where the parent reads errors. */
+static void libevent_log(int severity, const char *msg) {
+  if (severity >= EVENT_LOG_ERR)
+    log_error("libevent: %s", msg);
+  else
+    log_debug("libevent: %s", msg);
+}
+
+static struct evdns_base *dns_new(struct event_base *base) {
+  struct evdns_base *dns = evdns_base_new(
+      base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+  if (dns)
+    return dns;
+  /* No usable resolv.conf: /etc/hosts and literals still work. */
+  dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+  if (dns)
+    evdns_base_load_hosts(dns, NULL);
+  return dns;
+}
+
+static int run(const ptd_config_t *cfg, pid_t initial_ppid) {
+  ptd_t p = {0};
+  int rc = PTD_EXIT_FAILURE;
+  p.base = event_base_new();
+  p.dns = p.base ? dns_new(p.base) : NULL;
+  if (!p.base || !p.dns) {
+    log_error("cannot create the event loop");
+    goto out;
+  }
+  if ((cfg->role == PTD_ROLE_CLIENT ? start_client(&p, cfg) : start_server(&p, cfg)) != 0) {
+    log_error("out of memory starting the %s", cfg->role == PTD_ROLE_CLIENT ? "client" : "server");
+    goto out;
+  }
+  ipc_shutdown_cbs_t cbs = {.on_drain = on_drain, .on_terminate = on_terminate, .ctx = &p};
+  p.shutdown = ipc_shutdown_new(p.base, cfg->exit_on_stdin_close, cfg->managed, initial_ppid,
+                                &cbs);
+  if (!p.shutdown) {
+    log_error("cannot watch for shutdown signals");
+    goto out;
+  }
+  event_base_dispatch(p.base);
+  rc = PTD_EXIT_OK;
+out:
+  client_free(p.client);
+  server_free(p.server);
+  ipc_shutdown_free(p.shutdown);
+  if (p.dns)
+    evdns_base_free(p.dns, 0);
+  if (p.base)
+    event_base_free(p.base);
+  return rc;
+}
+
+int ptd_main(int argc, char *argv[], char *envp[]) {
+  pid_t initial_ppid = getppid();
+  /* A peer that vanishes mid-write must cost one connection, not the
+   * process. */
+  signal(SIGPIPE, SIG_IGN);
+  event_set_log_callback(libevent_log);
+
+  ipc_settings_t settings;
+  char flag_err[PTD_ERR_MAX] = "";
+  int flags_rc = ipc_settings_read(&settings, argc, argv, envp, flag_err, sizeof flag_err);
+  bool want_help = false, want_version = false;
+  if (flags_rc == 0) {
+    char ignored[PTD_ERR_MAX];
+    ipc_setting_bool(&settings.opt[IPC_OPT_HELP], &want_help, ignored, sizeof ignored);
+    ipc_setting_bool(&settings.opt[IPC_OPT_VERSION], &want_version, ignored, sizeof ignored);
+  }
+  if (want_help) {
+    ipc_usage(stdout, "ptdispatch");
+    return PTD_EXIT_OK;
+  }
+  if (want_version) {
+    printf("ptdispatch %s\n", PTD_VERSION);
+    return PTD_EXIT_OK;
+  }
+
+  const char *version = NULL;
+  bool managed = false;
+  char err[PTD_ERR_MAX];
+  if (ipc_version_negotiate(&settings, &version, &managed, err, sizeof err) != 0) {
+    ipc_msg_version_error(err);
+    return PTD_EXIT_CONFIG;
+  }
+  ipc_msg_version(version);
+  ipc_msg_status_version();
+  if (flags_rc != 0) {
+    ipc_msg_env_error(flag_err);
+    return PTD_EXIT_USAGE;
+  }
+
+  ptd_config_t cfg = {0};
+  int rc = PTD_EXIT_USAGE;
+  if (ipc_config_build(&settings, &cfg, err, sizeof err) != 0) {
+    ipc_msg_env_error(err);
+    goto out;
+  }
+  cfg.version = version;
+  cfg.managed = managed;
+  if (statedir_create(cfg.state_dir, err, sizeof err) != 0) {
+    char msg[PTD_ERR_MAX + 64];
+    snprintf(msg, sizeof msg, "bad state directory in %s: %s",
+             settings.opt[IPC_OPT_STATE].source ? settings.opt[IPC_OPT_STATE].source
+                                                : "TOR_PT_STATE_LOCATION",
+             err);
+    ipc_msg_env_error(msg);
+    goto out;
+  }
+  if (setup_logging(&cfg, err, sizeof err) != 0) {
+    ipc_msg_env_error(err);
+    goto out;
+  }
+  if (cfg.role == PTD_ROLE_CLIENT && ipc_setting_present(&settings.opt[IPC_OPT_PROXY])) {
+    if (ipc_proxy_parse(settings.opt[IPC_OPT_PROXY].value, &cfg.proxy, err, sizeof err) != 0) {
+      ipc_msg_proxy_error(err);
+      rc = PTD_EXIT_UNAVAILABLE;
+      goto out;
+    }
+    cfg.has_proxy = true;
+    ipc_msg_proxy_done();
+    log_warn("the upstream proxy is accepted but dialing through it is not in this build: "
+             "connections will be refused rather than sent around it");
+  }
+  log_info("ptdispatch %s starting as %s", PTD_VERSION,
+           cfg.role == PTD_ROLE_CLIENT ? "client" : "server");
+  rc = run(&cfg, initial_ppid);
+  log_info("ptdispatch exiting");
+out:
+  log_set_parent_sink(NULL);
+  log_close();
+  ipc_config_clear(&cfg);
+  return rc;
+}

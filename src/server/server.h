@@ -1,0 +1,42 @@
+/* server: the server role. One listener per transport; each accepted
+ * connection is wrapped in the transport's server codec, the ORPort is
+ * dialed, and the relay joins the two. The role knows nothing of the
+ * parent: the entry layer reports what server_add_listener() returns. */
+#ifndef PTD_SERVER_SERVER_H
+#define PTD_SERVER_SERVER_H
+
+#include <stddef.h>
+
+#include "lib/addr.h"
+#include "lib/kvlist.h"
+#include "transports/transport.h"
+
+struct event_base;
+struct evdns_base;
+
+typedef struct server server_t;
+
+typedef struct server_opts {
+  addr_endpoint_t orport; /* where plaintext goes */
+  const struct sockaddr *bind_v4;
+  const struct sockaddr *bind_v6;
+  unsigned dial_timeout_s;
+  unsigned idle_timeout_s;
+  void (*on_idle)(void *ctx); /* the last open connection closed */
+  void *ctx;
+} server_opts_t;
+
+server_t *server_new(struct event_base *base, struct evdns_base *dns,
+                     const server_opts_t *opts);
+/* Sets up transport t from its options and the state directory and
+ * listens at bind. *args_out (owned by the server) is what clients need,
+ * for SMETHOD ARGS:, or NULL. */
+int server_add_listener(server_t *s, const transport_ops_t *t, const kvlist_t *options,
+                        const char *state_dir, const addr_endpoint_t *bind,
+                        struct sockaddr_storage *bound, const kvlist_t **args_out,
+                        char *err, size_t errlen);
+void server_stop_listening(server_t *s);
+size_t server_open_connections(const server_t *s);
+void server_free(server_t *s);
+
+#endif

@@ -1,0 +1,124 @@
+/* codec_stream: runs a codec over a connected wire bufferevent by way of a
+ * libevent filter bufferevent, so the relay sees a plain bufferevent.
+ *
+ *   relay <-> filter bufferevent (plaintext) <-> codec <-> wire bufferevent
+ *
+ * The filter's input filter is the codec's on_wire, its output filter the
+ * codec's on_plain. A codec error is turned into BEV_EVENT_ERROR on the
+ * filter from the event loop, so the relay tears the connection down the
+ * same way it does for a socket error. */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "transports/transport.h"
+
+typedef struct codec_stream {
+  codec_io_t io; /* first: the codec's io pointer converts back */
+  codec_t *codec;
+  struct bufferevent *filter;
+  struct event *kick_ev;
+  struct event *error_ev;
+  bool failed;
+} codec_stream_t;
+
+static void stream_fail(codec_stream_t *cs) {
+  if (cs->failed)
+    return;
+  cs->failed = true;
+  event_active(cs->error_ev, EV_TIMEOUT, 0);
+}
+
+static enum bufferevent_filter_result to_filter_result(codec_stream_t *cs, codec_result_t r) {
+  switch (r) {
+  case CODEC_OK:
+    return BEV_OK;
+  case CODEC_NEED_MORE:
+    return BEV_NEED_MORE;
+  case CODEC_ERROR:
+    break;
+  }
+  stream_fail(cs);
+  return BEV_ERROR;
+}
+
+static enum bufferevent_filter_result on_wire_filter(struct evbuffer *src, struct evbuffer *dst,
+                                                     ev_ssize_t limit,
+                                                     enum bufferevent_flush_mode mode,
+                                                     void *arg) {
+  codec_stream_t *cs = arg;
+  if (cs->failed)
+    return BEV_ERROR;
+  return to_filter_result(cs, cs->codec->ops->on_wire(cs->codec, src, dst));
+}
+
+static enum bufferevent_filter_result on_plain_filter(struct evbuffer *src,
+                                                      struct evbuffer *dst,
+                                                      ev_ssize_t limit,
+                                                      enum bufferevent_flush_mode mode,
+                                                      void *arg) {
+  codec_stream_t *cs = arg;
+  if (cs->failed)
+    return BEV_ERROR;
+  return to_filter_result(cs, cs->codec->ops->on_plain(cs->codec, src, dst));
+}
+
+static void on_kick(evutil_socket_t fd, short what, void *arg) {
+  codec_stream_t *cs = arg;
+  bufferevent_flush(cs->filter, EV_WRITE, BEV_NORMAL);
+  bufferevent_flush(cs->filter, EV_READ, BEV_NORMAL);
+}
+
+static void on_error(evutil_socket_t fd, short what, void *arg) {
+  codec_stream_t *cs = arg;
+  bufferevent_trigger_event(cs->filter, BEV_EVENT_ERROR, 0);
+}
+
+static void stream_kick(codec_io_t *io) {
+  codec_stream_t *cs = (codec_stream_t *)io;
+  event_active(cs->kick_ev, EV_TIMEOUT, 0);
+}
+
+static void stream_free(void *arg) {
+  codec_stream_t *cs = arg;
+  if (cs->codec)
+    cs->codec->ops->free(cs->codec);
+  if (cs->kick_ev)
+    event_free(cs->kick_ev);
+  if (cs->error_ev)
+    event_free(cs->error_ev);
+  free(cs);
+}
+
+struct bufferevent *codec_stream_wrap(struct bufferevent *wire, codec_t *codec) {
+  struct event_base *base = bufferevent_get_base(wire);
+  codec_stream_t *cs = calloc(1, sizeof *cs);
+  if (!cs)
+    goto fail;
+  cs->codec = codec;
+  cs->io.base = base;
+  cs->io.wire_out = bufferevent_get_output(wire);
+  cs->io.kick = stream_kick;
+  cs->kick_ev = event_new(base, -1, 0, on_kick, cs);
+  cs->error_ev = event_new(base, -1, 0, on_error, cs);
+  if (!cs->kick_ev || !cs->error_ev)
+    goto fail;
+  codec->io = &cs->io;
+  cs->filter = bufferevent_filter_new(wire, on_wire_filter, on_plain_filter,
+                                      BEV_OPT_CLOSE_ON_FREE, stream_free, cs);
+  if (!cs->filter)
+    goto fail;
+  if (codec->ops->start && codec->ops->start(codec) == CODEC_ERROR)
+    stream_fail(cs);
+  return cs->filter;
+fail:
+  if (cs) {
+    cs->codec = NULL;
+    stream_free(cs);
+  }
+  codec->ops->free(codec);
+  bufferevent_free(wire);
+  return NULL;
+}

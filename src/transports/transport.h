@@ -1,0 +1,95 @@
+/* transport.h: the whole plug-in contract between ptdispatch and a
+ * transport.
+ *
+ * A transport is a name and a table of functions (transport_ops_t). Most
+ * transports are codecs: they never touch sockets, they turn bytes into
+ * bytes. A codec implements two callbacks, "wire bytes arrived" (on_wire)
+ * and "plain bytes arrived" (on_plain), each returning ok / need more /
+ * error; codec_stream_wrap() (codec_stream.c) runs a codec over a connected
+ * wire bufferevent and hands back a plaintext bufferevent that the relay
+ * uses like any other. A codec that must talk first (a client handshake)
+ * implements start(). A codec that holds plaintext back until its handshake
+ * is done calls io->kick() once it is, so held plaintext flows.
+ *
+ * transports/plain/ is the worked example: the identity codec.
+ *
+ * Who owns what: a codec belongs to the stream it was wrapped into and is
+ * freed with it; a server instance belongs to the server role. */
+#ifndef PTD_TRANSPORTS_TRANSPORT_H
+#define PTD_TRANSPORTS_TRANSPORT_H
+
+#include <stddef.h>
+
+#include "lib/kvlist.h"
+
+struct bufferevent;
+struct event_base;
+struct evbuffer;
+
+typedef enum {
+  CODEC_OK,        /* progress made (or nothing to do) */
+  CODEC_NEED_MORE, /* input incomplete; call again when more arrives */
+  CODEC_ERROR,     /* protocol violation: close the connection */
+} codec_result_t;
+
+typedef struct codec codec_t;
+typedef struct codec_io codec_io_t;
+
+/* What the stream adapter offers a codec. */
+struct codec_io {
+  struct event_base *base;     /* for timers */
+  struct evbuffer *wire_out;   /* bytes queued here go to the peer */
+  void (*kick)(codec_io_t *io); /* held plaintext may flow now */
+};
+
+typedef struct codec_ops {
+  /* Optional: called once when the stream is wrapped (client handshake). */
+  codec_result_t (*start)(codec_t *c);
+  /* Wire bytes arrived in wire_in: consume whole frames, append their
+   * plaintext to plain_out; may also queue bytes on c->io->wire_out. */
+  codec_result_t (*on_wire)(codec_t *c, struct evbuffer *wire_in, struct evbuffer *plain_out);
+  /* Plaintext to send in plain_in: consume it (or leave it while a
+   * handshake is pending) and append wire bytes to wire_out. */
+  codec_result_t (*on_plain)(codec_t *c, struct evbuffer *plain_in, struct evbuffer *wire_out);
+  void (*free)(codec_t *c);
+} codec_ops_t;
+
+/* Embed as the first member of a transport's codec struct. */
+struct codec {
+  const codec_ops_t *ops;
+  codec_io_t *io; /* set by the adapter before start() */
+};
+
+typedef struct transport_server transport_server_t;
+
+typedef struct transport_ops {
+  const char *name;
+
+  /* Client: checks per-connection arguments (SOCKS 0x09 JSON, RFC 1929
+   * k=v;k=v, or -options) and returns 0, or -1 with err naming the key
+   * that is wrong or missing (SOCKS reply 0x13). */
+  int (*client_args_check)(const kvlist_t *args, char *err, size_t errlen);
+  /* Client: a codec for one outgoing connection. */
+  codec_t *(*client_codec_new)(const kvlist_t *args, char *err, size_t errlen);
+
+  /* Server: one instance per listener, from the transport's options and
+   * the state directory. *args_out (may stay NULL) holds what clients need,
+   * reported in SMETHOD ARGS:, owned by the instance. */
+  transport_server_t *(*server_new)(const kvlist_t *options, const char *state_dir,
+                                    const kvlist_t **args_out, char *err, size_t errlen);
+  codec_t *(*server_codec_new)(transport_server_t *srv);
+  void (*server_free)(transport_server_t *srv);
+} transport_ops_t;
+
+/* The registry (registry.c): NULL when the name is not one of ours. */
+const transport_ops_t *transport_find(const char *name);
+/* For -help: the names, in registry order, NULL-terminated. */
+const char *const *transport_names(void);
+
+/* codec_stream.c: wraps a connected wire bufferevent; takes ownership of
+ * both wire and codec (freed with the returned bufferevent). Calls
+ * codec->ops->start if set. Returns NULL on allocation failure (wire and
+ * codec are freed). */
+struct bufferevent *codec_stream_wrap(struct bufferevent *wire, codec_t *codec);
+
+#endif

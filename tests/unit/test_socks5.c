@@ -1,0 +1,484 @@
+/* test_socks5: the SOCKS5 codec against exact bytes.
+ *
+ * Each test fills an evbuffer, runs one reader or writer, and checks the
+ * result, the decoded fields, and exactly which bytes remain. Partial
+ * arrival is checked by feeding every proper prefix of a valid message and
+ * requiring NEED_MORE with the buffer byte-for-byte unchanged. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cmocka.h>
+#include <event2/buffer.h>
+
+#include "net/socks5.h"
+
+#define TEST_DOMAIN_MAX 255
+/* VER CMD RSV ATYP LEN NAME[255] PORT[2] */
+#define TEST_REQ_MAX (4 + 1 + TEST_DOMAIN_MAX + 2)
+
+static struct evbuffer *buf_with(const uint8_t *data, size_t len) {
+  struct evbuffer *b = evbuffer_new();
+  assert_non_null(b);
+  if (len > 0)
+    assert_int_equal(evbuffer_add(b, data, len), 0);
+  return b;
+}
+
+/* Asserts that b holds exactly the len bytes of want. */
+static void assert_buf_is(struct evbuffer *b, const uint8_t *want, size_t len) {
+  assert_int_equal(evbuffer_get_length(b), len);
+  if (len == 0)
+    return;
+  uint8_t *got = evbuffer_pullup(b, -1);
+  assert_non_null(got);
+  assert_memory_equal(got, want, len);
+}
+
+/* ---- greeting ---- */
+
+static void test_greeting_ok(void **state) {
+  (void)state;
+  const uint8_t msg[] = {0x05, 0x02, 0x00, 0x09};
+  struct evbuffer *b = buf_with(msg, sizeof msg);
+  socks5_greeting_t g;
+  assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_OK);
+  assert_int_equal(g.n_methods, 2);
+  assert_int_equal(g.methods[0], 0x00);
+  assert_int_equal(g.methods[1], 0x09);
+  assert_int_equal(evbuffer_get_length(b), 0);
+  evbuffer_free(b);
+}
+
+static void test_greeting_offers(void **state) {
+  (void)state;
+  const uint8_t msg[] = {0x05, 0x03, 0x02, 0x09, 0x80};
+  struct evbuffer *b = buf_with(msg, sizeof msg);
+  socks5_greeting_t g;
+  assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_OK);
+  assert_true(socks5_greeting_offers(&g, SOCKS5_METHOD_USERPASS));
+  assert_true(socks5_greeting_offers(&g, SOCKS5_METHOD_JSON));
+  assert_true(socks5_greeting_offers(&g, 0x80));
+  assert_false(socks5_greeting_offers(&g, SOCKS5_METHOD_NO_AUTH));
+  assert_false(socks5_greeting_offers(&g, SOCKS5_METHOD_NONE_ACCEPTABLE));
+  evbuffer_free(b);
+}
+
+static void test_greeting_all_255_methods(void **state) {
+  (void)state;
+  uint8_t msg[2 + 255];
+  msg[0] = 0x05;
+  msg[1] = 255;
+  for (size_t i = 0; i < 255; i++)
+    msg[2 + i] = (uint8_t)i;
+  struct evbuffer *b = buf_with(msg, sizeof msg);
+  socks5_greeting_t g;
+  assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_OK);
+  assert_int_equal(g.n_methods, 255);
+  assert_memory_equal(g.methods, msg + 2, 255);
+  assert_false(socks5_greeting_offers(&g, 0xFF));
+  assert_int_equal(evbuffer_get_length(b), 0);
+  evbuffer_free(b);
+}
+
+static void test_greeting_bad_version(void **state) {
+  (void)state;
+  const uint8_t msg[] = {0x04, 0x01, 0x00};
+  struct evbuffer *b = buf_with(msg, sizeof msg);
+  socks5_greeting_t g;
+  assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_ERROR);
+  assert_buf_is(b, msg, sizeof msg);
+  evbuffer_free(b);
+}
+
+static void test_greeting_bad_version_first_byte(void **state) {
+  (void)state;
+  /* An HTTP request is refused on its first byte, without waiting. */
+  const uint8_t msg[] = {'G'};
+  struct evbuffer *b = buf_with(msg, sizeof msg);
+  socks5_greeting_t g;
+  assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_ERROR);
+  evbuffer_free(b);
+}
+
+static void test_greeting_zero_methods(void **state) {
+  (void)state;
+  const uint8_t msg[] = {0x05, 0x00};
+  struct evbuffer *b = buf_with(msg, sizeof msg);
+  socks5_greeting_t g;
+  assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_ERROR);
+  assert_buf_is(b, msg, sizeof msg);
+  evbuffer_free(b);
+}
+
+static void test_greeting_empty(void **state) {
+  (void)state;
+  struct evbuffer *b = buf_with(NULL, 0);
+  socks5_greeting_t g;
+  assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_NEED_MORE);
+  evbuffer_free(b);
+}
+
+static void test_greeting_byte_by_byte(void **state) {
+  (void)state;
+  const uint8_t msg[] = {0x05, 0x03, 0x00, 0x02, 0x09};
+  struct evbuffer *b = buf_with(NULL, 0);
+  socks5_greeting_t g;
+  for (size_t i = 0; i < sizeof msg - 1; i++) {
+    assert_int_equal(evbuffer_add(b, &msg[i], 1), 0);
+    assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_NEED_MORE);
+    assert_buf_is(b, msg, i + 1);
+  }
+  assert_int_equal(evbuffer_add(b, &msg[sizeof msg - 1], 1), 0);
+  assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_OK);
+  assert_int_equal(g.n_methods, 3);
+  assert_memory_equal(g.methods, msg + 2, 3);
+  assert_int_equal(evbuffer_get_length(b), 0);
+  evbuffer_free(b);
+}
+
+static void test_greeting_leaves_trailing_bytes(void **state) {
+  (void)state;
+  /* A client that pipelines its request behind the greeting. */
+  const uint8_t msg[] = {0x05, 0x01, 0x00, 0x05, 0x01, 0x00, 0x01};
+  struct evbuffer *b = buf_with(msg, sizeof msg);
+  socks5_greeting_t g;
+  assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_OK);
+  assert_int_equal(g.n_methods, 1);
+  assert_buf_is(b, msg + 3, sizeof msg - 3);
+  evbuffer_free(b);
+}
+
+static void test_write_method(void **state) {
+  (void)state;
+  struct evbuffer *b = buf_with(NULL, 0);
+  socks5_write_method(b, SOCKS5_METHOD_JSON);
+  socks5_write_method(b, SOCKS5_METHOD_NONE_ACCEPTABLE);
+  const uint8_t want[] = {0x05, 0x09, 0x05, 0xFF};
+  assert_buf_is(b, want, sizeof want);
+  evbuffer_free(b);
+}
+
+/* ---- requests ---- */
+
+/* Runs socks5_read_request over exactly msg; asserts the result and, on
+ * success, that the whole message was drained. */
+static socks5_result_t read_request(const uint8_t *msg, size_t len,
+                                    socks5_request_t *req, uint8_t *reply) {
+  struct evbuffer *b = buf_with(msg, len);
+  socks5_result_t r = socks5_read_request(b, req, reply);
+  if (r == SOCKS5_OK)
+    assert_int_equal(evbuffer_get_length(b), 0);
+  else
+    assert_buf_is(b, msg, len);
+  evbuffer_free(b);
+  return r;
+}
+
+/* Every proper prefix of a valid message must wait, untouched. */
+static void assert_prefixes_need_more(const uint8_t *msg, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    struct evbuffer *b = buf_with(msg, i);
+    socks5_request_t req;
+    uint8_t reply = 0xEE;
+    assert_int_equal(socks5_read_request(b, &req, &reply), SOCKS5_NEED_MORE);
+    assert_buf_is(b, msg, i);
+    evbuffer_free(b);
+  }
+}
+
+static void test_request_ipv4(void **state) {
+  (void)state;
+  const uint8_t msg[] = {0x05, 0x01, 0x00, 0x01, 192, 0, 2, 7, 0x01, 0xBB};
+  socks5_request_t req;
+  uint8_t reply = 0xEE;
+  assert_int_equal(read_request(msg, sizeof msg, &req, &reply), SOCKS5_OK);
+  assert_int_equal(req.cmd, SOCKS5_CMD_CONNECT);
+  assert_int_equal(req.atyp, SOCKS5_ATYP_IPV4);
+  assert_string_equal(req.dest.host, "192.0.2.7");
+  assert_int_equal(req.dest.port, 443);
+  assert_int_equal(req.dest.family, AF_INET);
+  assert_int_equal(req.dest.salen, sizeof(struct sockaddr_in));
+  const struct sockaddr_in *sin = (const struct sockaddr_in *)&req.dest.sa;
+  assert_int_equal(sin->sin_family, AF_INET);
+  assert_int_equal(ntohs(sin->sin_port), 443);
+  assert_memory_equal(&sin->sin_addr, msg + 4, 4);
+  assert_prefixes_need_more(msg, sizeof msg);
+}
+
+static void test_request_ipv6(void **state) {
+  (void)state;
+  const uint8_t msg[] = {0x05, 0x01, 0x00, 0x04, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0,
+                         0,    0,    0,    0,    0,    0,    0,    0,    0x01, 0x23,
+                         0x28};
+  socks5_request_t req;
+  uint8_t reply = 0xEE;
+  assert_int_equal(read_request(msg, sizeof msg, &req, &reply), SOCKS5_OK);
+  assert_int_equal(req.atyp, SOCKS5_ATYP_IPV6);
+  assert_string_equal(req.dest.host, "2001:db8::1");
+  assert_int_equal(req.dest.port, 9000);
+  assert_int_equal(req.dest.family, AF_INET6);
+  assert_int_equal(req.dest.salen, sizeof(struct sockaddr_in6));
+  const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&req.dest.sa;
+  assert_int_equal(sin6->sin6_family, AF_INET6);
+  assert_int_equal(ntohs(sin6->sin6_port), 9000);
+  assert_memory_equal(&sin6->sin6_addr, msg + 4, 16);
+  assert_prefixes_need_more(msg, sizeof msg);
+}
+
+static void test_request_domain(void **state) {
+  (void)state;
+  const uint8_t msg[] = {0x05, 0x01, 0x00, 0x03, 11,  'e', 'x', 'a', 'm',
+                         'p',  'l',  'e',  '.',  'c', 'o', 'm', 0x00, 0x50};
+  socks5_request_t req;
+  uint8_t reply = 0xEE;
+  assert_int_equal(read_request(msg, sizeof msg, &req, &reply), SOCKS5_OK);
+  assert_int_equal(reply, SOCKS5_REP_SUCCEEDED);
+  assert_int_equal(req.atyp, SOCKS5_ATYP_DOMAIN);
+  assert_string_equal(req.dest.host, "example.com");
+  assert_int_equal(req.dest.port, 80);
+  assert_int_equal(req.dest.family, AF_UNSPEC);
+  assert_int_equal(req.dest.salen, 0);
+  assert_prefixes_need_more(msg, sizeof msg);
+}
+
+/* Builds a domain request for a name of len copies of c; returns its size. */
+static size_t build_domain_request(uint8_t out[static TEST_REQ_MAX], size_t len,
+                                   uint8_t c) {
+  size_t n = 0;
+  out[n++] = 0x05;
+  out[n++] = SOCKS5_CMD_CONNECT;
+  out[n++] = 0x00;
+  out[n++] = SOCKS5_ATYP_DOMAIN;
+  out[n++] = (uint8_t)len;
+  memset(out + n, c, len);
+  n += len;
+  out[n++] = 0x1F;
+  out[n++] = 0x90;
+  return n;
+}
+
+static void test_request_domain_max_length(void **state) {
+  (void)state;
+  uint8_t msg[TEST_REQ_MAX];
+  size_t len = build_domain_request(msg, TEST_DOMAIN_MAX, 'a');
+  assert_int_equal(len, TEST_REQ_MAX);
+  socks5_request_t req;
+  uint8_t reply = 0xEE;
+  assert_int_equal(read_request(msg, len, &req, &reply), SOCKS5_OK);
+  assert_int_equal(strlen(req.dest.host), TEST_DOMAIN_MAX);
+  assert_memory_equal(req.dest.host, msg + 5, TEST_DOMAIN_MAX);
+  assert_int_equal(req.dest.port, 8080);
+  assert_int_equal(req.dest.family, AF_UNSPEC);
+  assert_prefixes_need_more(msg, len);
+}
+
+static void test_request_domain_zero_length(void **state) {
+  (void)state;
+  uint8_t msg[TEST_REQ_MAX];
+  size_t len = build_domain_request(msg, 0, 'a');
+  socks5_request_t req;
+  uint8_t reply = 0xEE;
+  assert_int_equal(read_request(msg, len, &req, &reply), SOCKS5_ERROR);
+  assert_int_equal(reply, SOCKS5_REP_GENERAL_FAILURE);
+  /* Refused as soon as the length octet arrives, before the port. */
+  reply = 0xEE;
+  assert_int_equal(read_request(msg, 5, &req, &reply), SOCKS5_ERROR);
+  assert_int_equal(reply, SOCKS5_REP_GENERAL_FAILURE);
+}
+
+static void test_request_domain_embedded_nul(void **state) {
+  (void)state;
+  const uint8_t msg[] = {0x05, 0x01, 0x00, 0x03, 7,    'a', '.', 'c',
+                         'o',  0x00, 'm',  'x',  0x00, 0x50};
+  socks5_request_t req;
+  uint8_t reply = 0xEE;
+  assert_int_equal(read_request(msg, sizeof msg, &req, &reply), SOCKS5_ERROR);
+  assert_int_equal(reply, SOCKS5_REP_GENERAL_FAILURE);
+}
+
+static void test_request_domain_trailing_nul(void **state) {
+  (void)state;
+  const uint8_t msg[] = {0x05, 0x01, 0x00, 0x03, 2, 'a', 0x00, 0x00, 0x50};
+  socks5_request_t req;
+  uint8_t reply = 0xEE;
+  assert_int_equal(read_request(msg, sizeof msg, &req, &reply), SOCKS5_ERROR);
+  assert_int_equal(reply, SOCKS5_REP_GENERAL_FAILURE);
+}
+
+static void test_request_bad_version(void **state) {
+  (void)state;
+  const uint8_t msg[] = {0x04, 0x01, 0x00, 0x01, 127, 0, 0, 1, 0x00, 0x50};
+  socks5_request_t req;
+  uint8_t reply = 0xEE;
+  assert_int_equal(read_request(msg, sizeof msg, &req, &reply), SOCKS5_ERROR);
+  assert_int_equal(reply, SOCKS5_REP_GENERAL_FAILURE);
+}
+
+static void test_request_bad_rsv(void **state) {
+  (void)state;
+  const uint8_t msg[] = {0x05, 0x01, 0x01, 0x01, 127, 0, 0, 1, 0x00, 0x50};
+  socks5_request_t req;
+  uint8_t reply = 0xEE;
+  assert_int_equal(read_request(msg, sizeof msg, &req, &reply), SOCKS5_ERROR);
+  assert_int_equal(reply, SOCKS5_REP_GENERAL_FAILURE);
+  /* Also when only the header has arrived. */
+  reply = 0xEE;
+  assert_int_equal(read_request(msg, 3, &req, &reply), SOCKS5_ERROR);
+  assert_int_equal(reply, SOCKS5_REP_GENERAL_FAILURE);
+}
+
+static void test_request_unknown_atyp(void **state) {
+  (void)state;
+  const uint8_t codes[] = {0x00, 0x02, 0x05, 0xFF};
+  for (size_t i = 0; i < sizeof codes; i++) {
+    const uint8_t msg[] = {0x05, 0x01, 0x00, codes[i], 127, 0, 0, 1, 0x00, 0x50};
+    socks5_request_t req;
+    uint8_t reply = 0xEE;
+    assert_int_equal(read_request(msg, sizeof msg, &req, &reply), SOCKS5_ERROR);
+    assert_int_equal(reply, SOCKS5_REP_ATYP_NOT_SUPPORTED);
+    /* The header alone is enough to know. */
+    reply = 0xEE;
+    assert_int_equal(read_request(msg, 4, &req, &reply), SOCKS5_ERROR);
+    assert_int_equal(reply, SOCKS5_REP_ATYP_NOT_SUPPORTED);
+  }
+}
+
+static void test_request_other_commands_parse(void **state) {
+  (void)state;
+  const uint8_t cmds[] = {SOCKS5_CMD_BIND, SOCKS5_CMD_UDP_ASSOCIATE, 0x7F};
+  for (size_t i = 0; i < sizeof cmds; i++) {
+    const uint8_t msg[] = {0x05, cmds[i], 0x00, 0x01, 10, 1, 2, 3, 0x04, 0xD2};
+    socks5_request_t req;
+    uint8_t reply = 0xEE;
+    assert_int_equal(read_request(msg, sizeof msg, &req, &reply), SOCKS5_OK);
+    assert_int_equal(req.cmd, cmds[i]);
+    assert_string_equal(req.dest.host, "10.1.2.3");
+    assert_int_equal(req.dest.port, 1234);
+  }
+}
+
+static void test_request_leaves_trailing_bytes(void **state) {
+  (void)state;
+  /* Application data that raced ahead of our reply stays for the relay. */
+  const uint8_t msg[] = {0x05, 0x01, 0x00, 0x01, 127, 0, 0, 1, 0x00, 0x50, 'G', 'E'};
+  struct evbuffer *b = buf_with(msg, sizeof msg);
+  socks5_request_t req;
+  uint8_t reply = 0xEE;
+  assert_int_equal(socks5_read_request(b, &req, &reply), SOCKS5_OK);
+  assert_buf_is(b, msg + 10, 2);
+  evbuffer_free(b);
+}
+
+static void test_request_byte_by_byte(void **state) {
+  (void)state;
+  const uint8_t msg[] = {0x05, 0x01, 0x00, 0x03, 3, 'a', '.', 'b', 0x00, 0x16};
+  struct evbuffer *b = buf_with(NULL, 0);
+  socks5_request_t req;
+  uint8_t reply = 0xEE;
+  for (size_t i = 0; i < sizeof msg - 1; i++) {
+    assert_int_equal(evbuffer_add(b, &msg[i], 1), 0);
+    assert_int_equal(socks5_read_request(b, &req, &reply), SOCKS5_NEED_MORE);
+    assert_buf_is(b, msg, i + 1);
+  }
+  assert_int_equal(evbuffer_add(b, &msg[sizeof msg - 1], 1), 0);
+  assert_int_equal(socks5_read_request(b, &req, &reply), SOCKS5_OK);
+  assert_string_equal(req.dest.host, "a.b");
+  assert_int_equal(req.dest.port, 22);
+  assert_int_equal(evbuffer_get_length(b), 0);
+  evbuffer_free(b);
+}
+
+/* ---- replies ---- */
+
+static void test_reply_ipv4(void **state) {
+  (void)state;
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(1080);
+  assert_int_equal(inet_pton(AF_INET, "198.51.100.9", &sin.sin_addr), 1);
+  struct evbuffer *b = buf_with(NULL, 0);
+  socks5_write_reply(b, SOCKS5_REP_SUCCEEDED, (const struct sockaddr *)&sin);
+  const uint8_t want[] = {0x05, 0x00, 0x00, 0x01, 198, 51, 100, 9, 0x04, 0x38};
+  assert_buf_is(b, want, sizeof want);
+  evbuffer_free(b);
+}
+
+static void test_reply_ipv6(void **state) {
+  (void)state;
+  struct sockaddr_in6 sin6;
+  memset(&sin6, 0, sizeof sin6);
+  sin6.sin6_family = AF_INET6;
+  sin6.sin6_port = htons(65535);
+  assert_int_equal(inet_pton(AF_INET6, "2001:db8::ff", &sin6.sin6_addr), 1);
+  struct evbuffer *b = buf_with(NULL, 0);
+  socks5_write_reply(b, SOCKS5_REP_SETTINGS_INVALID, (const struct sockaddr *)&sin6);
+  const uint8_t want[] = {0x05, 0x13, 0x00, 0x04, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
+                          0,    0,    0,    0,    0,    0,    0,    0xff, 0xff, 0xff};
+  assert_buf_is(b, want, sizeof want);
+  evbuffer_free(b);
+}
+
+static void test_reply_null_bound(void **state) {
+  (void)state;
+  struct evbuffer *b = buf_with(NULL, 0);
+  socks5_write_reply(b, SOCKS5_REP_CONN_REFUSED, NULL);
+  const uint8_t want[] = {0x05, 0x05, 0x00, 0x01, 0, 0, 0, 0, 0x00, 0x00};
+  assert_buf_is(b, want, sizeof want);
+  evbuffer_free(b);
+}
+
+static void test_reply_for_errno(void **state) {
+  (void)state;
+  static const struct {
+    int err;
+    uint8_t rep;
+  } cases[] = {
+      {ECONNREFUSED, 0x05}, {ENETUNREACH, 0x03}, {EHOSTUNREACH, 0x04},
+      {EHOSTDOWN, 0x04},    {ENOENT, 0x04},      {ETIMEDOUT, 0x06},
+      {EACCES, 0x02},       {EPERM, 0x02},       {ECONNRESET, 0x01},
+      {EMFILE, 0x01},       {0, 0x01},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    assert_int_equal(socks5_reply_for_errno(cases[i].err), cases[i].rep);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_greeting_ok),
+      cmocka_unit_test(test_greeting_offers),
+      cmocka_unit_test(test_greeting_all_255_methods),
+      cmocka_unit_test(test_greeting_bad_version),
+      cmocka_unit_test(test_greeting_bad_version_first_byte),
+      cmocka_unit_test(test_greeting_zero_methods),
+      cmocka_unit_test(test_greeting_empty),
+      cmocka_unit_test(test_greeting_byte_by_byte),
+      cmocka_unit_test(test_greeting_leaves_trailing_bytes),
+      cmocka_unit_test(test_write_method),
+      cmocka_unit_test(test_request_ipv4),
+      cmocka_unit_test(test_request_ipv6),
+      cmocka_unit_test(test_request_domain),
+      cmocka_unit_test(test_request_domain_max_length),
+      cmocka_unit_test(test_request_domain_zero_length),
+      cmocka_unit_test(test_request_domain_embedded_nul),
+      cmocka_unit_test(test_request_domain_trailing_nul),
+      cmocka_unit_test(test_request_bad_version),
+      cmocka_unit_test(test_request_bad_rsv),
+      cmocka_unit_test(test_request_unknown_atyp),
+      cmocka_unit_test(test_request_other_commands_parse),
+      cmocka_unit_test(test_request_leaves_trailing_bytes),
+      cmocka_unit_test(test_request_byte_by_byte),
+      cmocka_unit_test(test_reply_ipv4),
+      cmocka_unit_test(test_reply_ipv6),
+      cmocka_unit_test(test_reply_null_bound),
+      cmocka_unit_test(test_reply_for_errno),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
