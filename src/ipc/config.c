@@ -195,7 +195,7 @@ static int config_bindaddr_one(const char *elem, ptd_bindaddr_t *item, char *err
     return -1;
   }
   if (!dash) {
-    snprintf(err, errlen, "want transport-address:port");
+    snprintf(err, errlen, "want name-address:port");
     return -1;
   }
   if (!config_is_ident(elem, (size_t)(dash - elem))) {
@@ -332,9 +332,9 @@ static int config_state_dir(const ipc_setting_t *slot, char **out, char *err, si
   }
   size_t clen = strlen(cwd);
   bool slash = clen > 0 && cwd[clen - 1] == '/';
-  size_t total = clen + (slash ? 0 : 1) + strlen(v) + 1;
-  char *path = config_xrealloc(NULL, total, 1);
-  snprintf(path, total, "%s%s%s", cwd, slash ? "" : "/", v);
+  char *path = NULL;
+  if (asprintf(&path, "%s%s%s", cwd, slash ? "" : "/", v) < 0)
+    config_oom();
   free(cwd);
   *out = path;
   return 0;

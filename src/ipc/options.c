@@ -11,9 +11,9 @@
  * a ':' is literal, and in VALUE so is '=', because Tor escapes only
  * ':', ';' and '\' when it builds TOR_PT_SERVER_TRANSPORT_OPTIONS.
  *
- * Error texts may name a transport or key (never a value, which can be a
- * key): they go through opt_quote so a control byte cannot split the
- * ENV-ERROR line the caller prints. */
+ * Error texts may name a transport or key, never a value (values can be
+ * secrets, such as an obfs4 private key). Names go through opt_quote so a
+ * control byte cannot split the ENV-ERROR line the caller prints. */
 #include "ipc/options.h"
 
 #include <jansson.h>
@@ -39,7 +39,7 @@ static void opt_quote(char *dst, size_t dstlen, const char *s) {
   for (; s[i] && i < OPT_QUOTE_MAX && o + 1 < dstlen; i++)
     dst[o++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
   dst[o] = '\0';
-  if (s[i] && o + 4 < dstlen)
+  if (s[i] && o + 4 <= dstlen)
     memcpy(dst + o, "...", 4);
 }
 

@@ -254,7 +254,7 @@ static int settings_read_argv(ipc_settings_t *s, int argc, char *const argv[], c
   char q[IPC_QUOTE_MAX];
   int i = 1;
 
-  for (; i < argc && argv[i]; i++) {
+  for (; argv && i < argc && argv[i]; i++) {
     const char *arg = argv[i];
     if (arg[0] != '-' || arg[1] == '\0')
       break;
@@ -267,7 +267,7 @@ static int settings_read_argv(ipc_settings_t *s, int argc, char *const argv[], c
   }
   /* We take no positional arguments: a stray word is most likely a flag
    * whose dash went missing, and ignoring it would hide that. */
-  if (i < argc && argv[i]) {
+  if (argv && i < argc && argv[i]) {
     snprintf(err, errlen, "unexpected argument %s", ipc_quote(argv[i], q, sizeof q));
     return -1;
   }

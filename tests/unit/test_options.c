@@ -148,6 +148,11 @@ static void test_errors(void **state) {
   parse_bad("t:k=1;u:j=0;t:k=1", "duplicate key \"k\" for transport \"t\"");
   /* Keys in errors are made printable. */
   parse_bad("t:a\\\nb=1;t:a\\\nb=2", "duplicate key \"a?b\" for transport \"t\"");
+  /* ... and cut after 48 bytes. */
+  parse_bad("t:0123456789012345678901234567890123456789012345678=1;"
+            "t:0123456789012345678901234567890123456789012345678=2",
+            "duplicate key \"012345678901234567890123456789012345678901234567...\""
+            " for transport \"t\"");
 }
 
 static void test_underscore_names(void **state) {
