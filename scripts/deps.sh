@@ -14,6 +14,8 @@ PACKAGES=(
   # real peers the tests talk to
   obfs4proxy tor shadowsocks-libev coturn dnsmasq dnsutils
   dante-server tinyproxy haproxy
+  # benchmarks: the comparison relay
+  socat valgrind
 )
 
 missing=()

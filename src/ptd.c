@@ -203,6 +203,16 @@ static void libevent_log(int severity, const char *msg) {
     log_debug("libevent: %s", msg);
 }
 
+/* SIGTERM and SIGINT stay blocked until the shutdown watcher can turn
+ * them into a clean exit; one that arrives before then waits for it. */
+static void set_stop_signals_blocked(bool blocked) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigprocmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
 static struct evdns_base *dns_new(struct event_base *base) {
   struct evdns_base *dns = evdns_base_new(
       base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
@@ -224,15 +234,18 @@ static int run(const ptd_config_t *cfg, pid_t initial_ppid) {
     log_error("cannot create the event loop");
     goto out;
   }
-  if ((cfg->role == PTD_ROLE_CLIENT ? start_client(&p, cfg) : start_server(&p, cfg)) != 0) {
-    log_error("out of memory starting the %s", cfg->role == PTD_ROLE_CLIENT ? "client" : "server");
-    goto out;
-  }
+  /* The watcher comes first: a parent may send SIGTERM the moment it
+   * reads DONE. Signals blocked since startup are delivered to it now. */
   ipc_shutdown_cbs_t cbs = {.on_drain = on_drain, .on_terminate = on_terminate, .ctx = &p};
   p.shutdown = ipc_shutdown_new(p.base, cfg->exit_on_stdin_close, cfg->managed, initial_ppid,
                                 &cbs);
   if (!p.shutdown) {
     log_error("cannot watch for shutdown signals");
+    goto out;
+  }
+  set_stop_signals_blocked(false);
+  if ((cfg->role == PTD_ROLE_CLIENT ? start_client(&p, cfg) : start_server(&p, cfg)) != 0) {
+    log_error("out of memory starting the %s", cfg->role == PTD_ROLE_CLIENT ? "client" : "server");
     goto out;
   }
   event_base_dispatch(p.base);
@@ -253,6 +266,7 @@ int ptd_main(int argc, char *argv[], char *envp[]) {
   /* A peer that vanishes mid-write must cost one connection, not the
    * process. */
   signal(SIGPIPE, SIG_IGN);
+  set_stop_signals_blocked(true);
   event_set_log_callback(libevent_log);
 
   ipc_settings_t settings;

@@ -530,9 +530,50 @@ static int config_options_file(const ipc_settings_t *s, ptd_config_t *cfg, char 
   return 0;
 }
 
+/* Finds the first ';'-separated item of escaped options that fails to
+ * parse on its own (a syntax error, as opposed to a clash between items)
+ * and quotes it into q. Returns false when every item parses alone. */
+static bool config_options_bad_item(const char *text, char q[static IPC_QUOTE_MAX]) {
+  const char *start = text;
+  for (const char *p = text;; p++) {
+    if (*p == '\\' && p[1]) {
+      p++;
+      continue;
+    }
+    if (*p != ';' && *p != '\0')
+      continue;
+    char *item = config_xstrndup(start, (size_t)(p - start));
+    ipc_options_t tmp;
+    char e[CONFIG_REASON_MAX];
+    memset(&tmp, 0, sizeof tmp);
+    int rc = ipc_options_parse(item, &tmp, e, sizeof e);
+    ipc_options_clear(&tmp);
+    if (rc != 0)
+      ipc_quote(item, q, IPC_QUOTE_MAX);
+    free(item);
+    if (rc != 0)
+      return true;
+    if (*p == '\0')
+      return false;
+    start = p + 1;
+  }
+}
+
+/* Reports a failed parse of the options slot. The whole text is never
+ * quoted: it holds every transport's keys and passwords. A malformed item
+ * is, because nobody can fix it unseen, and a value it may hold is one the
+ * parser could not even find. */
+static void config_options_err(const ipc_setting_t *slot, bool json, const char *reason,
+                               char *err, size_t errlen) {
+  char q[IPC_QUOTE_MAX];
+  if (!json && config_options_bad_item(slot->value, q))
+    snprintf(err, errlen, "bad options in %s: in %s: %s", slot->source, q, reason);
+  else
+    snprintf(err, errlen, "bad options in %s: %s", slot->source, reason);
+}
+
 /* -optionsFile, else -options / TOR_PT_SERVER_TRANSPORT_OPTIONS in either
- * the escaped or the JSON form. Errors do not quote the options: they may
- * hold keys and passwords. */
+ * the escaped or the JSON form. */
 static int config_options(const ipc_settings_t *s, ptd_config_t *cfg, char *err,
                           size_t errlen) {
   const ipc_setting_t *slot = &s->opt[IPC_OPT_OPTIONS];
@@ -550,13 +591,14 @@ static int config_options(const ipc_settings_t *s, ptd_config_t *cfg, char *err,
   if (!ipc_setting_present(slot))
     return 0;
   const char *first = slot->value + strspn(slot->value, " \t\r\n");
-  if (*first == '{')
+  bool json = *first == '{';
+  if (json)
     rc = ipc_options_parse_json(slot->value, (const char *const *)cfg->transports,
                                 cfg->n_transports, &cfg->options, reason, sizeof reason);
   else
     rc = ipc_options_parse(slot->value, &cfg->options, reason, sizeof reason);
   if (rc != 0) {
-    snprintf(err, errlen, "bad options in %s: %s", slot->source, reason);
+    config_options_err(slot, json, reason, err, errlen);
     return -1;
   }
   return 0;
@@ -579,9 +621,11 @@ static int config_bindaddrs(const ipc_settings_t *s, ptd_config_t *cfg,
   }
   for (size_t i = 0; i < cfg->n_bindaddrs; i++) {
     const char *name = cfg->bindaddrs[i].transport;
+    char qname[IPC_QUOTE_MAX];
     if (!config_names_have(cfg->transports, cfg->n_transports, name, strlen(name))) {
-      snprintf(err, errlen, "bind address for %s, which is not in %s",
-               ipc_quote(name, q, sizeof q), list_source);
+      snprintf(err, errlen, "bad bind address %s in %s: transport %s is not in %s",
+               ipc_quote(slot->value, q, sizeof q), slot->source,
+               ipc_quote(name, qname, sizeof qname), list_source);
       return -1;
     }
   }

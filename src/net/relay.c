@@ -22,6 +22,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#define RELAY_MAX_SINGLE_IO (128 * 1024)
+
 typedef struct relay_side {
   struct bufferevent *bev;
   struct bufferevent *bottom; /* the socket bufferevent under any filters */
@@ -221,6 +223,10 @@ static void side_init(relay_t *r, relay_side_t *s, relay_side_t *peer,
   s->peer = peer;
   s->relay = r;
   s->moved = moved;
+  /* libevent moves at most 16 KiB per read()/write() call by default;
+   * bigger calls cut the syscall count of a bulk transfer several-fold. */
+  bufferevent_set_max_single_read(s->bottom, RELAY_MAX_SINGLE_IO);
+  bufferevent_set_max_single_write(s->bottom, RELAY_MAX_SINGLE_IO);
   bufferevent_setwatermark(bev, EV_WRITE, RELAY_HIGH_WATER / 2, 0);
   bufferevent_setwatermark(bev, EV_READ, 0, RELAY_HIGH_WATER);
   bufferevent_setcb(bev, on_read, on_write, on_event, s);

@@ -15,6 +15,12 @@
 
 #include "transports/transport.h"
 
+/* How much encoded output may wait on the wire socket. A filter only stops
+ * pushing into the bufferevent below it when that one has a write
+ * high-water mark; without it everything the relay hands the filter lands
+ * here unbounded, and the relay's own backpressure never engages. */
+#define CODEC_STREAM_WIRE_HIGH_WATER (256 * 1024)
+
 typedef struct codec_stream {
   codec_io_t io; /* first: the codec's io pointer converts back */
   codec_t *codec;
@@ -106,6 +112,7 @@ struct bufferevent *codec_stream_wrap(struct bufferevent *wire, codec_t *codec) 
   if (!cs->kick_ev || !cs->error_ev)
     goto fail;
   codec->io = &cs->io;
+  bufferevent_setwatermark(wire, EV_WRITE, 0, CODEC_STREAM_WIRE_HIGH_WATER);
   cs->filter = bufferevent_filter_new(wire, on_wire_filter, on_plain_filter,
                                       BEV_OPT_CLOSE_ON_FREE, stream_free, cs);
   if (!cs->filter)

@@ -12,7 +12,6 @@ tracked by their Popen object and always stopped in the test's cleanups.
 """
 
 import hashlib
-import hmac
 import http.server
 import ipaddress
 import os
@@ -404,7 +403,12 @@ class PtdTestCase(unittest.TestCase):
         """Starts a server; returns (proc, (host, port) of transport's SMETHOD)."""
         p = self.launch(args, env=env if env is not None else self.server_env(**envkw), cwd=cwd)
         p.wait_done()
-        return p, p.method_addr(transport)
+        host, port = p.method_addr(transport)
+        # A server without a bind address listens on every address; tests
+        # still only ever talk to loopback.
+        if host == "0.0.0.0":
+            host = "127.0.0.1"
+        return p, (host, port)
 
     def start_pair(self, orport, client_env=None, server_env=None, client_args=(),
                    server_args=(), bindaddr=None):
@@ -829,61 +833,6 @@ def write_cookie(path, cookie):
         f.write(COOKIE_HEADER + cookie)
     os.chmod(path, 0o600)
 
-
-class FakeExtOrPort:
-    """TcpServer handler speaking the bridge side of the Extended ORPort:
-    SAFE_COOKIE with `cookie`, then commands until DONE, OKAY, then echo.
-    Records per connection a dict with auth result and commands."""
-
-    def __init__(self, cookie):
-        self.cookie = cookie
-        self.sessions = []
-        self._lock = threading.Lock()
-
-    def __call__(self, conn):
-        sess = {"auth": None, "commands": []}
-        with self._lock:
-            self.sessions.append(sess)
-        conn.sendall(b"\x01\x00")
-        if recv_exact(conn, 1) != b"\x01":
-            sess["auth"] = False
-            return
-        cnonce = recv_exact(conn, 32)
-        snonce = os.urandom(32)
-        shash = hmac.new(self.cookie, b"ExtORPort authentication server-to-client hash"
-                         + cnonce + snonce, hashlib.sha256).digest()
-        conn.sendall(shash + snonce)
-        try:
-            chash = recv_exact(conn, 32)
-        except (EOFError, ConnectionResetError):
-            sess["auth"] = False
-            return
-        want = hmac.new(self.cookie, b"ExtORPort authentication client-to-server hash"
-                        + cnonce + snonce, hashlib.sha256).digest()
-        ok = hmac.compare_digest(chash, want)
-        sess["auth"] = ok
-        conn.sendall(b"\x01" if ok else b"\x00")
-        if not ok:
-            return
-        for _ in range(64):
-            cmd, n = struct.unpack("!HH", recv_exact(conn, 4))
-            body = recv_exact(conn, n)
-            sess["commands"].append((cmd, body))
-            if cmd == 0:
-                break
-        else:
-            return
-        conn.sendall(struct.pack("!HH", 0x1000, 0))
-        echo_handler(conn)
-
-    def ok_sessions(self):
-        with self._lock:
-            return [s for s in self.sessions if s["auth"]]
-
-
-# --------------------------------------------------------------------------
-# HTTP
-# --------------------------------------------------------------------------
 
 class TinyHttpServer:
     """Serves `body` (bytes) for GET / on loopback, in a thread."""

@@ -8,8 +8,8 @@ import signal
 import time
 import unittest
 
-from ptdtest import (EX_CONFIG, EX_UNAVAILABLE, EX_USAGE, FakeExtOrPort, PtdTestCase,
-                     echo_roundtrip, free_port, non_log, recv_until_eof, seeded_bytes,
+from ptdtest import (EX_CONFIG, EX_UNAVAILABLE, EX_USAGE, PtdTestCase,
+                     echo_roundtrip, free_port, non_log, seeded_bytes,
                      socks5_connect, socks5_greet, tmo, write_cookie)
 
 CMETHOD_PLAIN_RE = r"^CMETHOD plain socks5 127\.0\.0\.1:[1-9]\d*$"
@@ -283,53 +283,43 @@ class OverrideTest(PtdTestCase):
         line = self.assert_fatal(p, rc, "ENV-ERROR", EX_USAGE, version="1")
         self.assertIn("-extorport", line)
 
-    def ext_setup(self, env_cookie, flag_cookie, real_cookie, use_flag_extorport):
-        d = self.tempdir()
-        fake = FakeExtOrPort(real_cookie)
-        ext = self.server_socket(fake)
-        env = self.server_env(orport=None)
-        args = []
-        if use_flag_extorport:
-            env["TOR_PT_EXTENDED_SERVER_PORT"] = "127.0.0.1:%d" % free_port()
-            args += ["-extorport", ext.hostport]
-        else:
-            env["TOR_PT_EXTENDED_SERVER_PORT"] = ext.hostport
-        if env_cookie is not None:
-            path = os.path.join(d, "env_cookie")
-            write_cookie(path, env_cookie)
-            env["TOR_PT_AUTH_COOKIE_FILE"] = path
-        if flag_cookie is not None:
-            path = os.path.join(d, "flag_cookie")
-            write_cookie(path, flag_cookie)
-            args += ["-authcookie", path]
-        client, caddr, server, saddr = self.start_pair(None, server_env=env, server_args=args)
-        s = socks5_connect(caddr, saddr[0], saddr[1])
-        self.addCleanup(s.close)
-        return fake, ext, s
+    # The Extended ORPort data path arrives with its own issue; what these
+    # show is which of the pair is read: a value that would be rejected is
+    # never looked at when the other source wins.
+    def ext_env(self, extorport, cookie):
+        env = self.server_env(orport="127.0.0.1:%d" % free_port())
+        env["TOR_PT_EXTENDED_SERVER_PORT"] = extorport
+        if cookie is not None:
+            env["TOR_PT_AUTH_COOKIE_FILE"] = cookie
+        return env
 
-    def test_extorport_flag_overrides_env(self):
-        cookie = os.urandom(32)
-        fake, ext, s = self.ext_setup(cookie, None, cookie, use_flag_extorport=True)
-        data = seeded_bytes(8, 30000)
-        self.assertEqual(echo_roundtrip(s, data), data)
-        self.assertEqual(len(fake.ok_sessions()), 1)
-        cmds = dict(fake.ok_sessions()[0]["commands"])
-        self.assertEqual(cmds.get(2), b"plain")
+    def cookie_file(self):
+        path = os.path.join(self.tempdir(), "cookie")
+        write_cookie(path, os.urandom(32))
+        return path
 
-    def test_authcookie_flag_overrides_env(self):
-        good, bad = os.urandom(32), os.urandom(32)
-        fake, ext, s = self.ext_setup(bad, good, good, use_flag_extorport=False)
-        data = seeded_bytes(9, 30000)
-        self.assertEqual(echo_roundtrip(s, data), data)
-        self.assertEqual(len(fake.ok_sessions()), 1)
+    def test_extorport_env_bad_flag_good(self):
+        env = self.ext_env("not-an-address", self.cookie_file())
+        p, addr = self.start_server(env=env, args=["-extorport", "127.0.0.1:%d" % free_port()])
+        self.assertTrue(any(l.startswith("SMETHOD plain ") for l in p.out), p.describe())
 
-    def test_authcookie_flag_overrides_env_wrong_flag(self):
-        good, bad = os.urandom(32), os.urandom(32)
-        fake, ext, s = self.ext_setup(good, bad, good, use_flag_extorport=False)
-        s.sendall(b"x" * 100)
-        self.assertEqual(recv_until_eof(s, timeout=tmo(15)), b"",
-                         "data came back although the flag's cookie is wrong")
-        self.assertEqual(fake.ok_sessions(), [])
+    def test_extorport_env_good_flag_bad(self):
+        env = self.ext_env("127.0.0.1:%d" % free_port(), self.cookie_file())
+        p, rc = self.run_to_exit(args=["-extorport", "not-an-address"], env=env)
+        line = self.assert_fatal(p, rc, "ENV-ERROR", EX_USAGE, version="1")
+        self.assertIn("-extorport", line)
+        self.assertIn('"not-an-address"', line)
+
+    def test_authcookie_env_empty_flag_given(self):
+        env = self.ext_env("127.0.0.1:%d" % free_port(), "")
+        p, addr = self.start_server(env=env, args=["-authcookie", self.cookie_file()])
+        self.assertTrue(any(l.startswith("SMETHOD plain ") for l in p.out), p.describe())
+
+    def test_authcookie_env_given_flag_empty(self):
+        env = self.ext_env("127.0.0.1:%d" % free_port(), self.cookie_file())
+        p, rc = self.run_to_exit(args=["-authcookie="], env=env)
+        line = self.assert_fatal(p, rc, "ENV-ERROR", EX_USAGE, version="1")
+        self.assertIn("-authcookie", line)
 
 
 class InfoFlagsTest(PtdTestCase):

@@ -67,9 +67,10 @@ class StdinCloseTest(PtdTestCase):
 class SignalTest(PtdTestCase):
 
     def test_sigterm(self):
+        # Sent as soon as DONE is read, as a parent may: a few rounds.
         echo = self.echo_server()
-        for role in ("client", "server"):
-            with self.subTest(role=role):
+        for role, rnd in [(r, i) for r in ("client", "server") for i in range(3)]:
+            with self.subTest(role=role, round=rnd):
                 if role == "client":
                     p, _ = self.start_client()
                 else:

@@ -35,10 +35,17 @@ class StateDirTest(PtdTestCase):
                 p.close_stdin()
                 self.assert_exits(p, 0)
 
-    def test_existing_state_dir_is_fine(self):
+    def test_existing_state_dir_is_kept(self):
         state = self.tempdir()
+        keep = os.path.join(state, "keep.txt")
+        with open(keep, "w") as f:
+            f.write("parent's file\n")
         p, _ = self.start_client(state=state)
-        self.assertTrue(p.alive())
+        p.close_stdin()
+        self.assert_exits(p, 0)
+        with open(keep) as f:
+            self.assertEqual(f.read(), "parent's file\n")
+        self.assertEqual(os.listdir(state), ["keep.txt"])
 
     def test_default_is_working_directory(self):
         echo = self.echo_server()
@@ -161,6 +168,10 @@ class AddressScrubbingTest(PtdTestCase):
         server, log, src_port = self.run_server(unsafe=True)
         self.assertIn(self.SOURCE, log)
         self.assertIn(str(src_port), log)
+        # The relayed connection's source (the client ptdispatch's port) too.
+        allowed = {self.saddr[1], self.echo.port, src_port}
+        ports = {int(p) for p in re.findall(r"127\.0\.0\.\d+\]?:(\d+)", log)}
+        self.assertTrue(ports - allowed, "the relayed connection's source is not in the log")
 
 
 class SecretsTest(PtdTestCase):

@@ -439,11 +439,14 @@ static void test_bindaddr_config(void **state) {
             ENV(SERVER_ENV, "TOR_PT_SERVER_BINDADDR=obfs4-127.0.0.1:1,obfs4-127.0.0.1:2"),
             "bad bind address \"obfs4-127.0.0.1:1,obfs4-127.0.0.1:2\" in "
             "TOR_PT_SERVER_BINDADDR: transport \"obfs4\" has more than one bind address");
-  build_err(NOARGS, ENV(SERVER_ENV, "TOR_PT_SERVER_BINDADDR=obfs3-127.0.0.1:1"),
-            "bind address for \"obfs3\", which is not in TOR_PT_SERVER_TRANSPORTS");
+  build_err(NOARGS,
+            ENV(SERVER_ENV, "TOR_PT_SERVER_BINDADDR=obfs4-127.0.0.1:1,obfs3-127.0.0.1:1"),
+            "bad bind address \"obfs4-127.0.0.1:1,obfs3-127.0.0.1:1\" in "
+            "TOR_PT_SERVER_BINDADDR: transport \"obfs3\" is not in TOR_PT_SERVER_TRANSPORTS");
   build_err(ARGS("-transports", "obfs4", "-server"),
             ENV("TOR_PT_ORPORT=127.0.0.1:1", "TOR_PT_SERVER_BINDADDR=meek-127.0.0.1:1"),
-            "bind address for \"meek\", which is not in -transports");
+            "bad bind address \"meek-127.0.0.1:1\" in TOR_PT_SERVER_BINDADDR: transport "
+            "\"meek\" is not in -transports");
 }
 
 /* ---- ORPort, target, ExtORPort ---- */
@@ -589,6 +592,18 @@ static void test_options_env(void **state) {
   assert_null(strstr(errbuf, "sekrit"));
   build_err_prefix(ARGS("-options", "{\"obfs4\": {\"cert\": \"sekrit\""), ENV(SERVER_ENV),
                    "bad options in -options: ");
+  assert_null(strstr(errbuf, "sekrit"));
+  assert_null(strstr(errbuf, "in \""));
+
+  /* A malformed item is quoted (nobody could fix it unseen); the
+   * well-formed items around it are not. */
+  build_err_prefix(
+      NOARGS,
+      ENV(SERVER_ENV, "TOR_PT_SERVER_TRANSPORT_OPTIONS=obfs4:cert=sekrit;garbage-without-colon"),
+      "bad options in TOR_PT_SERVER_TRANSPORT_OPTIONS: in \"garbage-without-colon\": ");
+  assert_null(strstr(errbuf, "sekrit"));
+  build_err_prefix(ARGS("-options", "obfs4:a=\\;b;obfs4:keyvalue;obfs4:c=sekrit"),
+                   ENV(SERVER_ENV), "bad options in -options: in \"obfs4:keyvalue\": ");
   assert_null(strstr(errbuf, "sekrit"));
 }
 

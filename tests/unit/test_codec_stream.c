@@ -1,0 +1,610 @@
+/* test_codec_stream: codec_stream_wrap() with a codec defined here.
+ *
+ * The test codec XORs every byte with 0x5A in both directions, queues a
+ * 4-byte hello on io->wire_out from start(), treats a raw 0xFF wire byte as
+ * a protocol violation (CODEC_ERROR), can be told to hold plaintext back
+ * (CODEC_NEED_MORE without draining) until the test releases it and calls
+ * io->kick(), and counts its frees. The wire is one end of an AF_UNIX
+ * socketpair; the test owns the other end and drives the event loop in
+ * bounded nonblocking passes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sys/socket.h>
+
+#include <cmocka.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "transports/transport.h"
+
+#define XOR_KEY 0x5A
+#define XOR_BAD_WIRE_BYTE 0xFF
+#define HELLO "HELO"
+#define HELLO_LEN 4
+#define WAIT_MAX_ITERATIONS 100000
+#define TEST_MAX_SECONDS 20
+#define IO_CHUNK 65536
+
+/* ---- the test codec ---- */
+
+typedef struct xor_codec {
+  codec_t base;
+  bool hold;       /* on_plain leaves plaintext untouched while set */
+  bool fail_start; /* start() returns CODEC_ERROR */
+  int on_plain_calls;
+  int on_wire_calls;
+} xor_codec_t;
+
+static int g_frees;
+
+static xor_codec_t *xor_of(codec_t *c) { return (xor_codec_t *)c; }
+
+/* Moves all of src to dst, XORing each byte. */
+static void xor_move(struct evbuffer *src, struct evbuffer *dst) {
+  size_t len = evbuffer_get_length(src);
+  if (len == 0)
+    return;
+  uint8_t *tmp = malloc(len);
+  assert_non_null(tmp);
+  assert_int_equal(evbuffer_remove(src, tmp, len), (int)len);
+  for (size_t i = 0; i < len; i++)
+    tmp[i] ^= XOR_KEY;
+  assert_int_equal(evbuffer_add(dst, tmp, len), 0);
+  free(tmp);
+}
+
+static codec_result_t xor_start(codec_t *c) {
+  if (xor_of(c)->fail_start)
+    return CODEC_ERROR;
+  assert_non_null(c->io);
+  assert_int_equal(evbuffer_add(c->io->wire_out, HELLO, HELLO_LEN), 0);
+  return CODEC_OK;
+}
+
+static codec_result_t xor_on_wire(codec_t *c, struct evbuffer *wire_in,
+                                  struct evbuffer *plain_out) {
+  xor_of(c)->on_wire_calls++;
+  size_t len = evbuffer_get_length(wire_in);
+  if (len == 0)
+    return CODEC_OK;
+  struct evbuffer_ptr found = evbuffer_search(wire_in, "\xff", 1, NULL);
+  if (found.pos >= 0)
+    return CODEC_ERROR;
+  xor_move(wire_in, plain_out);
+  return CODEC_OK;
+}
+
+static codec_result_t xor_on_plain(codec_t *c, struct evbuffer *plain_in,
+                                   struct evbuffer *wire_out) {
+  xor_codec_t *x = xor_of(c);
+  x->on_plain_calls++;
+  if (x->hold)
+    return CODEC_NEED_MORE;
+  xor_move(plain_in, wire_out);
+  return CODEC_OK;
+}
+
+static void xor_free(codec_t *c) {
+  g_frees++;
+  free(c);
+}
+
+static const codec_ops_t xor_ops = {
+    .start = xor_start,
+    .on_wire = xor_on_wire,
+    .on_plain = xor_on_plain,
+    .free = xor_free,
+};
+
+static const codec_ops_t xor_ops_no_start = {
+    .start = NULL,
+    .on_wire = xor_on_wire,
+    .on_plain = xor_on_plain,
+    .free = xor_free,
+};
+
+/* ---- libevent's own warnings ---- */
+
+/* libevent reports misuse (e.g. a bufferevent freed twice) only as a log
+ * line; the tests count those lines and treat any as a failure. */
+static int g_ev_warnings;
+static char g_ev_last_warning[256];
+
+static void on_libevent_log(int severity, const char *msg) {
+  if (severity < EVENT_LOG_WARN)
+    return;
+  g_ev_warnings++;
+  snprintf(g_ev_last_warning, sizeof g_ev_last_warning, "%s", msg);
+}
+
+static void assert_no_libevent_warnings(void) {
+  int n = g_ev_warnings;
+  g_ev_warnings = 0; /* reported here, not again by the teardown */
+  if (n)
+    fail_msg("libevent warned %d time(s), last: \"%s\"", n, g_ev_last_warning);
+}
+
+/* ---- harness ---- */
+
+typedef struct harness {
+  struct event_base *base;
+  int wire_fd;              /* the test's end of the wire */
+  struct bufferevent *wire; /* the adapter's wire bufferevent (borrowed) */
+  struct bufferevent *plain;
+  xor_codec_t *codec;       /* borrowed: owned by the stream */
+  struct evbuffer *plain_got; /* plaintext the stream delivered */
+  struct evbuffer *wire_got;  /* bytes read from the wire socket */
+  short events;               /* every event flag the stream reported */
+  bool wire_eof;
+  struct timespec t0;
+  long iterations;
+  const char *waiting_for;
+} harness_t;
+
+static void on_plain_read(struct bufferevent *bev, void *arg) {
+  harness_t *h = arg;
+  evbuffer_add_buffer(h->plain_got, bufferevent_get_input(bev));
+}
+
+static void on_plain_event(struct bufferevent *bev, short what, void *arg) {
+  harness_t *h = arg;
+  h->events |= what;
+}
+
+static int setup(void **state) {
+  harness_t *h = calloc(1, sizeof *h);
+  if (!h)
+    return -1;
+  h->base = event_base_new();
+  h->plain_got = evbuffer_new();
+  h->wire_got = evbuffer_new();
+  if (!h->base || !h->plain_got || !h->wire_got)
+    return -1;
+  h->wire_fd = -1;
+  g_frees = 0;
+  g_ev_warnings = 0;
+  g_ev_last_warning[0] = '\0';
+  clock_gettime(CLOCK_MONOTONIC, &h->t0);
+  *state = h;
+  return 0;
+}
+
+static int teardown(void **state) {
+  harness_t *h = *state;
+  if (h->plain)
+    bufferevent_free(h->plain);
+  if (h->wire_fd >= 0)
+    close(h->wire_fd);
+  event_base_free(h->base); /* runs deferred bufferevent frees */
+  int rc = 0;
+  if (h->codec && g_frees != 1) {
+    fprintf(stderr, "codec freed %d times, want exactly once\n", g_frees);
+    rc = -1;
+  }
+  if (g_ev_warnings) {
+    fprintf(stderr, "libevent warned %d time(s), last: \"%s\"\n", g_ev_warnings,
+            g_ev_last_warning);
+    rc = -1;
+  }
+  evbuffer_free(h->plain_got);
+  evbuffer_free(h->wire_got);
+  free(h);
+  return rc;
+}
+
+static double elapsed_s(const harness_t *h) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)(now.tv_sec - h->t0.tv_sec) + (double)(now.tv_nsec - h->t0.tv_nsec) / 1e9;
+}
+
+static void begin_wait(harness_t *h, const char *what) {
+  h->iterations = 0;
+  h->waiting_for = what;
+}
+
+static void step(harness_t *h) {
+  if (++h->iterations > WAIT_MAX_ITERATIONS)
+    fail_msg("gave up waiting for %s after %d loop iterations", h->waiting_for,
+             WAIT_MAX_ITERATIONS);
+  if (elapsed_s(h) > TEST_MAX_SECONDS)
+    fail_msg("gave up waiting for %s after %d s", h->waiting_for, TEST_MAX_SECONDS);
+  assert_true(event_base_loop(h->base, EVLOOP_NONBLOCK) >= 0);
+}
+
+/* Reads what the wire socket has into wire_got. */
+static void read_wire(harness_t *h) {
+  uint8_t buf[IO_CHUNK];
+  while (h->wire_fd >= 0 && !h->wire_eof) {
+    ssize_t r = read(h->wire_fd, buf, sizeof buf);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        break;
+      fail_msg("read wire: %s", strerror(errno));
+    }
+    if (r == 0) {
+      h->wire_eof = true;
+      break;
+    }
+    assert_int_equal(evbuffer_add(h->wire_got, buf, (size_t)r), 0);
+  }
+}
+
+/* Writes as much of data[*off..len) as the wire socket takes. */
+static void write_wire(harness_t *h, const uint8_t *data, size_t len, size_t *off) {
+  while (*off < len) {
+    size_t n = len - *off > IO_CHUNK ? IO_CHUNK : len - *off;
+    ssize_t w = write(h->wire_fd, data + *off, n);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return;
+      fail_msg("write wire: %s", strerror(errno));
+    }
+    *off += (size_t)w;
+  }
+}
+
+static xor_codec_t *xor_new(const codec_ops_t *ops) {
+  xor_codec_t *x = calloc(1, sizeof *x);
+  assert_non_null(x);
+  x->base.ops = ops;
+  return x;
+}
+
+/* Wraps one end of a fresh socketpair with codec x. */
+static void wrap(harness_t *h, xor_codec_t *x) {
+  int p[2];
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(fcntl(p[i], F_SETFL, fcntl(p[i], F_GETFL) | O_NONBLOCK), 0);
+  h->wire_fd = p[0];
+  h->wire = bufferevent_socket_new(h->base, p[1], BEV_OPT_CLOSE_ON_FREE);
+  assert_non_null(h->wire);
+  h->codec = x;
+  h->plain = codec_stream_wrap(h->wire, &x->base);
+  assert_non_null(h->plain);
+  bufferevent_setcb(h->plain, on_plain_read, NULL, on_plain_event, h);
+  assert_int_equal(bufferevent_enable(h->plain, EV_READ | EV_WRITE), 0);
+}
+
+static uint8_t *pattern(size_t len, uint32_t seed) {
+  uint8_t *p = malloc(len);
+  assert_non_null(p);
+  uint32_t x = seed;
+  for (size_t i = 0; i < len; i++) {
+    x = x * 1664525u + 1013904223u;
+    p[i] = (uint8_t)(x >> 24);
+    if ((p[i] ^ XOR_KEY) == XOR_BAD_WIRE_BYTE)
+      p[i] = 0; /* keep the encoded stream free of the error byte */
+  }
+  return p;
+}
+
+/* Asserts wire_got holds exactly hello + XOR(data). */
+static void assert_wire_is_hello_then(harness_t *h, const uint8_t *data, size_t len) {
+  assert_int_equal(evbuffer_get_length(h->wire_got), HELLO_LEN + len);
+  uint8_t *got = evbuffer_pullup(h->wire_got, -1);
+  assert_non_null(got);
+  assert_memory_equal(got, HELLO, HELLO_LEN);
+  for (size_t i = 0; i < len; i++) {
+    if (got[HELLO_LEN + i] != (uint8_t)(data[i] ^ XOR_KEY))
+      fail_msg("wire byte %zu is 0x%02x, want 0x%02x", i, got[HELLO_LEN + i],
+               (uint8_t)(data[i] ^ XOR_KEY));
+  }
+}
+
+/* ---- tests ---- */
+
+static void test_io_is_set_up(void **state) {
+  harness_t *h = *state;
+  xor_codec_t *x = xor_new(&xor_ops);
+  wrap(h, x);
+  assert_non_null(x->base.io);
+  assert_ptr_equal(x->base.io->base, h->base);
+  assert_ptr_equal(x->base.io->wire_out, bufferevent_get_output(h->wire));
+  assert_non_null(x->base.io->kick);
+  assert_ptr_equal(bufferevent_get_underlying(h->plain), h->wire);
+}
+
+/* The hello from start() is the first thing on the wire, even when
+ * plaintext is written before the loop ever runs. */
+static void test_hello_first(void **state) {
+  harness_t *h = *state;
+  wrap(h, xor_new(&xor_ops));
+  const uint8_t data[] = "early plaintext";
+  assert_int_equal(bufferevent_write(h->plain, data, sizeof data - 1), 0);
+  begin_wait(h, "hello and data on the wire");
+  while (evbuffer_get_length(h->wire_got) < HELLO_LEN + sizeof data - 1) {
+    step(h);
+    read_wire(h);
+  }
+  assert_wire_is_hello_then(h, data, sizeof data - 1);
+}
+
+static void test_hello_alone(void **state) {
+  harness_t *h = *state;
+  wrap(h, xor_new(&xor_ops));
+  begin_wait(h, "hello on the wire");
+  while (evbuffer_get_length(h->wire_got) < HELLO_LEN) {
+    step(h);
+    read_wire(h);
+  }
+  for (int i = 0; i < 50; i++) {
+    step(h);
+    read_wire(h);
+  }
+  assert_wire_is_hello_then(h, NULL, 0);
+}
+
+/* Without start() nothing is sent first. */
+static void test_no_start_no_hello(void **state) {
+  harness_t *h = *state;
+  wrap(h, xor_new(&xor_ops_no_start));
+  const uint8_t data[] = {0x00, 0x01, 0x5A, 0xA4};
+  assert_int_equal(bufferevent_write(h->plain, data, sizeof data), 0);
+  begin_wait(h, "data on the wire");
+  while (evbuffer_get_length(h->wire_got) < sizeof data) {
+    step(h);
+    read_wire(h);
+  }
+  const uint8_t want[] = {0x5A, 0x5B, 0x00, 0xFE};
+  assert_int_equal(evbuffer_get_length(h->wire_got), sizeof want);
+  assert_memory_equal(evbuffer_pullup(h->wire_got, -1), want, sizeof want);
+}
+
+static void test_plain_to_wire_xored(void **state) {
+  harness_t *h = *state;
+  wrap(h, xor_new(&xor_ops));
+  size_t len = 1024 * 1024;
+  uint8_t *data = pattern(len, 1);
+  size_t off = 0;
+  begin_wait(h, "1 MiB of plaintext encoded on the wire");
+  while (evbuffer_get_length(h->wire_got) < HELLO_LEN + len) {
+    if (off < len) {
+      size_t n = len - off > IO_CHUNK ? IO_CHUNK : len - off;
+      assert_int_equal(bufferevent_write(h->plain, data + off, n), 0);
+      off += n;
+    }
+    step(h);
+    read_wire(h);
+  }
+  assert_wire_is_hello_then(h, data, len);
+  free(data);
+}
+
+static void test_wire_to_plain_unxored(void **state) {
+  harness_t *h = *state;
+  wrap(h, xor_new(&xor_ops));
+  size_t len = 1024 * 1024;
+  uint8_t *plain = pattern(len, 2);
+  uint8_t *wire = malloc(len);
+  assert_non_null(wire);
+  for (size_t i = 0; i < len; i++)
+    wire[i] = plain[i] ^ XOR_KEY;
+  size_t off = 0;
+  begin_wait(h, "1 MiB of wire bytes decoded");
+  while (evbuffer_get_length(h->plain_got) < len) {
+    write_wire(h, wire, len, &off);
+    step(h);
+    read_wire(h);
+  }
+  assert_int_equal(evbuffer_get_length(h->plain_got), len);
+  assert_memory_equal(evbuffer_pullup(h->plain_got, -1), plain, len);
+  assert_int_equal(h->events & (BEV_EVENT_ERROR | BEV_EVENT_EOF), 0);
+  free(plain);
+  free(wire);
+}
+
+/* EOF on the wire reaches the plaintext side after the data. */
+static void test_wire_eof(void **state) {
+  harness_t *h = *state;
+  wrap(h, xor_new(&xor_ops));
+  const uint8_t wire[] = {'h' ^ XOR_KEY, 'i' ^ XOR_KEY};
+  size_t off = 0;
+  write_wire(h, wire, sizeof wire, &off);
+  assert_int_equal(off, sizeof wire);
+  assert_int_equal(shutdown(h->wire_fd, SHUT_WR), 0);
+  begin_wait(h, "BEV_EVENT_EOF on the plaintext side");
+  while (!(h->events & BEV_EVENT_EOF))
+    step(h);
+  assert_int_equal(evbuffer_get_length(h->plain_got), 2);
+  assert_memory_equal(evbuffer_pullup(h->plain_got, -1), "hi", 2);
+  assert_int_equal(h->events & BEV_EVENT_ERROR, 0);
+}
+
+static void test_codec_error_becomes_event_error(void **state) {
+  harness_t *h = *state;
+  wrap(h, xor_new(&xor_ops));
+  const uint8_t ok[] = {'o' ^ XOR_KEY, 'k' ^ XOR_KEY};
+  size_t off = 0;
+  write_wire(h, ok, sizeof ok, &off);
+  begin_wait(h, "the good bytes");
+  while (evbuffer_get_length(h->plain_got) < 2)
+    step(h);
+  assert_int_equal(h->events, 0);
+  const uint8_t bad[] = {'x', XOR_BAD_WIRE_BYTE, 'y'};
+  off = 0;
+  write_wire(h, bad, sizeof bad, &off);
+  begin_wait(h, "BEV_EVENT_ERROR after CODEC_ERROR");
+  while (!(h->events & BEV_EVENT_ERROR))
+    step(h);
+  /* Nothing of the bad frame leaked through as plaintext. */
+  assert_int_equal(evbuffer_get_length(h->plain_got), 2);
+  assert_memory_equal(evbuffer_pullup(h->plain_got, -1), "ok", 2);
+  /* Freeing after the error frees the codec once. */
+  bufferevent_free(h->plain);
+  h->plain = NULL;
+  begin_wait(h, "the codec's free");
+  while (g_frees == 0)
+    step(h);
+  assert_int_equal(g_frees, 1);
+}
+
+/* An error from start() is reported the same way. */
+static void test_start_error_becomes_event_error(void **state) {
+  harness_t *h = *state;
+  xor_codec_t *x = xor_new(&xor_ops);
+  x->fail_start = true;
+  wrap(h, x);
+  begin_wait(h, "BEV_EVENT_ERROR after start() failed");
+  while (!(h->events & BEV_EVENT_ERROR))
+    step(h);
+}
+
+static void test_free_runs_codec_free(void **state) {
+  harness_t *h = *state;
+  wrap(h, xor_new(&xor_ops));
+  begin_wait(h, "hello");
+  while (evbuffer_get_length(h->wire_got) < HELLO_LEN) {
+    step(h);
+    read_wire(h);
+  }
+  assert_int_equal(g_frees, 0);
+  bufferevent_free(h->plain);
+  h->plain = NULL;
+  begin_wait(h, "the codec's free and the wire closed");
+  while (g_frees == 0 || !h->wire_eof) {
+    step(h);
+    read_wire(h);
+  }
+  for (int i = 0; i < 50; i++)
+    step(h);
+  assert_int_equal(g_frees, 1);
+}
+
+/* Freed before the loop ever ran (hello still queued): still one free. */
+static void test_free_immediately(void **state) {
+  harness_t *h = *state;
+  wrap(h, xor_new(&xor_ops));
+  bufferevent_free(h->plain);
+  h->plain = NULL;
+  begin_wait(h, "the codec's free");
+  while (g_frees == 0)
+    step(h);
+  for (int i = 0; i < 50; i++)
+    step(h);
+  assert_int_equal(g_frees, 1);
+}
+
+/* A codec holding plaintext (NEED_MORE, not drained) sends nothing; once
+ * released, io->kick() makes the held bytes flow without any new write. */
+static void test_hold_then_kick(void **state) {
+  harness_t *h = *state;
+  xor_codec_t *x = xor_new(&xor_ops);
+  x->hold = true;
+  wrap(h, x);
+  const uint8_t data[] = "held until the handshake is done";
+  size_t len = sizeof data - 1;
+  assert_int_equal(bufferevent_write(h->plain, data, len), 0);
+  begin_wait(h, "passes while holding");
+  for (int i = 0; i < 200; i++) {
+    step(h);
+    read_wire(h);
+  }
+  assert_true(x->on_plain_calls > 0);
+  assert_wire_is_hello_then(h, NULL, 0); /* only the hello went out */
+  assert_int_equal(evbuffer_get_length(bufferevent_get_output(h->plain)), len);
+
+  x->hold = false;
+  x->base.io->kick(x->base.io);
+  begin_wait(h, "held bytes on the wire after kick()");
+  while (evbuffer_get_length(h->wire_got) < HELLO_LEN + len) {
+    step(h);
+    read_wire(h);
+  }
+  assert_wire_is_hello_then(h, data, len);
+  assert_int_equal(evbuffer_get_length(bufferevent_get_output(h->plain)), 0);
+}
+
+/* kick() with nothing held, and twice in a row, is harmless. */
+static void test_kick_idle(void **state) {
+  harness_t *h = *state;
+  xor_codec_t *x = xor_new(&xor_ops);
+  wrap(h, x);
+  x->base.io->kick(x->base.io);
+  x->base.io->kick(x->base.io);
+  begin_wait(h, "passes after idle kicks");
+  for (int i = 0; i < 50; i++) {
+    step(h);
+    read_wire(h);
+  }
+  assert_wire_is_hello_then(h, NULL, 0);
+  assert_int_equal(h->events, 0);
+}
+
+/* kick() then free before the loop runs: the pending kick must not touch
+ * the freed stream (ASan). */
+static void test_kick_then_free(void **state) {
+  harness_t *h = *state;
+  xor_codec_t *x = xor_new(&xor_ops);
+  x->hold = true;
+  wrap(h, x);
+  assert_int_equal(bufferevent_write(h->plain, "abc", 3), 0);
+  x->base.io->kick(x->base.io);
+  bufferevent_free(h->plain);
+  h->plain = NULL;
+  begin_wait(h, "the codec's free");
+  while (g_frees == 0)
+    step(h);
+  for (int i = 0; i < 50; i++)
+    step(h);
+  assert_int_equal(g_frees, 1);
+  assert_no_libevent_warnings();
+}
+
+/* start() failed (an error event is pending) and the stream is freed
+ * before the loop runs: the pending error must not touch the freed stream,
+ * and the codec is freed once. */
+static void test_start_error_then_free(void **state) {
+  harness_t *h = *state;
+  xor_codec_t *x = xor_new(&xor_ops);
+  x->fail_start = true;
+  wrap(h, x);
+  bufferevent_free(h->plain);
+  h->plain = NULL;
+  begin_wait(h, "the codec's free");
+  while (g_frees == 0)
+    step(h);
+  for (int i = 0; i < 50; i++)
+    step(h);
+  assert_int_equal(g_frees, 1);
+  assert_no_libevent_warnings();
+}
+
+int main(void) {
+  event_set_log_callback(on_libevent_log);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_io_is_set_up, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_hello_first, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_hello_alone, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_no_start_no_hello, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_plain_to_wire_xored, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_wire_to_plain_unxored, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_wire_eof, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_codec_error_becomes_event_error, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_start_error_becomes_event_error, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_free_runs_codec_free, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_free_immediately, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_hold_then_kick, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_kick_idle, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_kick_then_free, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_start_error_then_free, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
