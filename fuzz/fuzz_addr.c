@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 
 #include "lib/addr.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -54,11 +55,9 @@ static void fuzz_endpoint(const char *text, unsigned flags) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  char *text = malloc(size + 1);
+  char *text = fuzz_cstring(data, size);
   if (!text)
     return 0;
-  memcpy(text, data, size);
-  text[size] = '\0';
   for (unsigned flags = 0; flags < 4; flags++)
     fuzz_endpoint(text, flags);
   struct sockaddr_storage ss;

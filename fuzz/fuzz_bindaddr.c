@@ -14,17 +14,9 @@
 #include <netinet/in.h>
 
 #include "ipc/config.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void fuzz_check_err(const char *err) {
-  if (err[0] == '\0')
-    abort();
-  for (const char *p = err; *p; p++) {
-    if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-      abort();
-  }
-}
 
 static bool fuzz_is_ident(const char *s) {
   if (!s[0] || (s[0] >= '0' && s[0] <= '9'))
@@ -93,11 +85,9 @@ static void fuzz_transport_list(const char *text) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  char *text = malloc(size + 1);
+  char *text = fuzz_cstring(data, size);
   if (!text)
     return 0;
-  memcpy(text, data, size);
-  text[size] = '\0';
   fuzz_bindaddr(text);
   fuzz_transport_list(text);
   free(text);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ipc/options.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -68,11 +69,9 @@ static void fuzz_check_roundtrip(const ipc_options_t *o) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  char *text = malloc(size + 1);
+  char *text = fuzz_cstring(data, size);
   if (!text)
     return 0;
-  memcpy(text, data, size);
-  text[size] = '\0';
   char *second = strchr(text, '\n');
   if (second)
     *second++ = '\0';

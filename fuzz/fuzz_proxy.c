@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_util.h"
 #include "ipc/proxy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -26,21 +27,10 @@ static void fuzz_check_ok(const ipc_proxy_t *p) {
     abort();
 }
 
-static void fuzz_check_err(const char *err) {
-  if (err[0] == '\0')
-    abort();
-  for (const char *c = err; *c; c++) {
-    if (*c < 0x20 || *c >= 0x7f)
-      abort();
-  }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  char *uri = malloc(size + 1);
+  char *uri = fuzz_cstring(data, size);
   if (!uri)
     return 0;
-  memcpy(uri, data, size);
-  uri[size] = '\0';
   ipc_proxy_t p;
   char err[256] = "";
   if (ipc_proxy_parse(uri, &p, err, sizeof err) == 0)

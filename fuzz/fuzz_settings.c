@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ipc/config.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -24,15 +25,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_ENV_MAX 8
 /* More words than this only slow the fuzzer down. */
 #define FUZZ_WORDS_MAX 64
-
-static void fuzz_check_err(const char *err) {
-  if (err[0] == '\0')
-    abort();
-  for (const char *p = err; *p; p++) {
-    if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-      abort();
-  }
-}
 
 static bool fuzz_has_transport(const ptd_config_t *cfg, const char *name) {
   for (size_t i = 0; i < cfg->n_transports; i++) {

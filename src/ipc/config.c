@@ -530,6 +530,24 @@ static int config_options_file(const ipc_settings_t *s, ptd_config_t *cfg, char 
   return 0;
 }
 
+/* Copies item into out up to its first unescaped '=' and marks a cut
+ * value with "...": a mistyped item may still carry a key or password in
+ * its value. Returns out. */
+static const char *config_redact_value(const char *item, char *out, size_t outlen) {
+  for (const char *p = item; *p; p++) {
+    if (*p == '\\' && p[1]) {
+      p++;
+      continue;
+    }
+    if (*p == '=' && p[1]) {
+      snprintf(out, outlen, "%.*s...", (int)(p + 1 - item), item);
+      return out;
+    }
+  }
+  snprintf(out, outlen, "%s", item);
+  return out;
+}
+
 /* Finds the first ';'-separated item of escaped options that fails to
  * parse on its own (a syntax error, as opposed to a clash between items)
  * and quotes it into q. Returns false when every item parses alone. */
@@ -548,8 +566,9 @@ static bool config_options_bad_item(const char *text, char q[static IPC_QUOTE_MA
     memset(&tmp, 0, sizeof tmp);
     int rc = ipc_options_parse(item, &tmp, e, sizeof e);
     ipc_options_clear(&tmp);
+    char shown[IPC_QUOTE_MAX];
     if (rc != 0)
-      ipc_quote(item, q, IPC_QUOTE_MAX);
+      ipc_quote(config_redact_value(item, shown, sizeof shown), q, IPC_QUOTE_MAX);
     free(item);
     if (rc != 0)
       return true;
@@ -561,8 +580,7 @@ static bool config_options_bad_item(const char *text, char q[static IPC_QUOTE_MA
 
 /* Reports a failed parse of the options slot. The whole text is never
  * quoted: it holds every transport's keys and passwords. A malformed item
- * is, because nobody can fix it unseen, and a value it may hold is one the
- * parser could not even find. */
+ * is, up to its first '=', because nobody can fix it unseen. */
 static void config_options_err(const ipc_setting_t *slot, bool json, const char *reason,
                                char *err, size_t errlen) {
   char q[IPC_QUOTE_MAX];

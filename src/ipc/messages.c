@@ -11,6 +11,9 @@
 #include "lib/addr.h"
 
 #define IPC_LINE_MAX 4096
+/* The longest message a LOG line carries: 4 bytes per quoted byte, plus
+ * "LOG SEVERITY=warning MESSAGE=" and the quotes, stays under the line. */
+#define IPC_LOG_MESSAGE_MAX ((IPC_LINE_MAX - 64) / 4)
 
 static FILE *msg_out = NULL;
 static FILE *msg_err = NULL;
@@ -108,7 +111,11 @@ static const char *severity_name(ptd_log_level_t level) {
 }
 
 void ipc_msg_log(ptd_log_level_t level, const char *msg) {
-  char *quoted = ipc_quote_cstring(msg);
+  /* Quoting can make a message four times longer; cut it first so the
+   * whole line, closing quote included, fits. */
+  char cut[IPC_LOG_MESSAGE_MAX + 1];
+  snprintf(cut, sizeof cut, "%s", msg);
+  char *quoted = ipc_quote_cstring(cut);
   if (!quoted)
     return;
   emit(false, "LOG SEVERITY=%s MESSAGE=%s", severity_name(level), quoted);

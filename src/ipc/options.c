@@ -409,6 +409,11 @@ int ipc_options_parse_json(const char *json, const char *const *transports,
   json_error_t jerr;
   json_t *root = json_loads(json, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
   if (!root) {
+    /* jansson ends its text with "near '<token>'", and the token may be
+     * part of a key or password: keep only the reason and the position. */
+    char *near = strstr(jerr.text, " near ");
+    if (near)
+      *near = '\0';
     if (err && errlen)
       snprintf(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line,
                jerr.column, jerr.text);

@@ -28,13 +28,22 @@ typedef struct codec_stream {
   struct event *kick_ev;
   struct event *error_ev;
   bool failed;
+  bool kick_pending;
 } codec_stream_t;
+
+/* A deferred event holds a reference on the filter, so an owner that
+ * frees the stream meanwhile cannot have it finalised under the callback;
+ * the callback drops the reference last (it may free cs). */
+static void stream_defer(codec_stream_t *cs, struct event *ev) {
+  bufferevent_incref(cs->filter);
+  event_active(ev, EV_TIMEOUT, 0);
+}
 
 static void stream_fail(codec_stream_t *cs) {
   if (cs->failed)
     return;
   cs->failed = true;
-  event_active(cs->error_ev, EV_TIMEOUT, 0);
+  stream_defer(cs, cs->error_ev);
 }
 
 static enum bufferevent_filter_result to_filter_result(codec_stream_t *cs, codec_result_t r) {
@@ -73,18 +82,28 @@ static enum bufferevent_filter_result on_plain_filter(struct evbuffer *src,
 
 static void on_kick(evutil_socket_t fd, short what, void *arg) {
   codec_stream_t *cs = arg;
-  bufferevent_flush(cs->filter, EV_WRITE, BEV_NORMAL);
-  bufferevent_flush(cs->filter, EV_READ, BEV_NORMAL);
+  struct bufferevent *filter = cs->filter;
+  cs->kick_pending = false;
+  if (!cs->failed) {
+    bufferevent_flush(filter, EV_WRITE, BEV_NORMAL);
+    bufferevent_flush(filter, EV_READ, BEV_NORMAL);
+  }
+  bufferevent_decref(filter);
 }
 
 static void on_error(evutil_socket_t fd, short what, void *arg) {
   codec_stream_t *cs = arg;
-  bufferevent_trigger_event(cs->filter, BEV_EVENT_ERROR, 0);
+  struct bufferevent *filter = cs->filter;
+  bufferevent_trigger_event(filter, BEV_EVENT_ERROR, 0);
+  bufferevent_decref(filter);
 }
 
 static void stream_kick(codec_io_t *io) {
   codec_stream_t *cs = (codec_stream_t *)io;
-  event_active(cs->kick_ev, EV_TIMEOUT, 0);
+  if (cs->kick_pending)
+    return;
+  cs->kick_pending = true;
+  stream_defer(cs, cs->kick_ev);
 }
 
 static void stream_free(void *arg) {

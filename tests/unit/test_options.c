@@ -304,6 +304,16 @@ static void test_json_errors(void **state) {
   json_bad("{\"obfs4\": {\"k\": 1, \"k\": 2}}", one, 1, "invalid JSON");
   json_bad("{\"a\": 99999999999999999999}", one, 1, "invalid JSON");
   json_bad("{\"a\": \"x\\u0000y\"}", one, 1, "invalid JSON");
+  /* A bare token in a value must not come back in the error text. */
+  json_bad("{\"private-key\": s3cr3tvalue}", one, 1, "invalid JSON");
+  {
+    ipc_options_t o = {0};
+    char err[256] = "";
+    assert_int_equal(ipc_options_parse_json("{\"private-key\": s3cr3tvalue}", one, 1, &o,
+                                            err, sizeof err),
+                     -1);
+    assert_null(strstr(err, "s3cr3t"));
+  }
   json_bad("[]", one, 1, "options JSON must be an object");
   json_bad("\"obfs4\"", one, 1, "options JSON must be an object");
   json_bad("1", one, 1, "options JSON must be an object");

@@ -401,20 +401,29 @@ static void test_write_missing_dir_fails(void **state) {
   assert_true(strlen(f->err) > 0);
 }
 
-/* A read-only directory makes the write fail cleanly, leaving the old
- * file intact. Skipped when running as root (root ignores the mode). */
-static void test_write_readonly_dir_keeps_old(void **state) {
+/* A write whose final rename fails (the name is taken by a directory)
+ * reports the error and leaves no temporary file behind. Works as root,
+ * unlike a read-only directory, which root would ignore. */
+static void test_write_failing_rename_leaves_nothing(void **state) {
   fixture_t *f = *state;
-  if (geteuid() == 0)
-    skip();
-  assert_int_equal(statedir_write_atomic(f->root, "x", (const uint8_t *)"old", 3, f->err,
-                                         sizeof f->err),
-                   0);
-  assert_int_equal(chmod(f->root, 0500), 0);
+  char p[TEST_PATH_MAX];
+  assert_int_equal(mkdir(sub(f, "x", p), 0700), 0);
+  f->err[0] = '\0';
   int rc = statedir_write_atomic(f->root, "x", (const uint8_t *)"new", 3, f->err, sizeof f->err);
-  assert_int_equal(chmod(f->root, 0700), 0);
   assert_int_equal(rc, -1);
-  assert_read_is(f->root, "x", (const uint8_t *)"old", 3);
+  assert_true(strlen(f->err) > 0);
+  DIR *d = opendir(f->root);
+  assert_non_null(d);
+  int entries = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+      assert_string_equal(e->d_name, "x");
+      entries++;
+    }
+  }
+  closedir(d);
+  assert_int_equal(entries, 1);
 }
 
 /* A directory where a file is expected is an error, not a crash. */
@@ -450,7 +459,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_write_over_symlink_does_not_follow, setup, teardown),
       cmocka_unit_test_setup_teardown(test_escaping_names_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_write_missing_dir_fails, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_write_readonly_dir_keeps_old, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_write_failing_rename_leaves_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_read_directory_fails, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
