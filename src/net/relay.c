@@ -22,6 +22,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "lib/sockio.h"
+
 #define RELAY_MAX_SINGLE_IO (128 * 1024)
 
 typedef struct relay_side {
@@ -150,9 +152,27 @@ static void move_input(relay_side_t *s) {
     bufferevent_disable(s->bev, EV_READ);
 }
 
+/* A bare socket that was just readable: take what else is there in big
+ * calls, straight into the peer's output, rather than 4 KiB per loop pass
+ * (see sockio.h). A bufferevent's own input cannot be appended to from
+ * outside; codec streams do the same on their side. */
+static void read_more(relay_side_t *s) {
+  if (s->bottom != s->bev || s->peer->failed || s->read_done)
+    return;
+  struct evbuffer *out = bufferevent_get_output(s->peer->bev);
+  size_t queued = evbuffer_get_length(out);
+  if (queued >= RELAY_HIGH_WATER)
+    return;
+  size_t n = sockio_read_more(out, side_fd(s), RELAY_HIGH_WATER - queued);
+  *s->moved += n;
+  if (evbuffer_get_length(out) >= RELAY_HIGH_WATER)
+    bufferevent_disable(s->bev, EV_READ);
+}
+
 static void on_read(struct bufferevent *bev, void *arg) {
   relay_side_t *s = arg;
   move_input(s);
+  read_more(s);
 }
 
 static void on_write(struct bufferevent *bev, void *arg) {

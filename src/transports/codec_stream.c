@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "lib/sockio.h"
 #include "transports/transport.h"
 
 /* How much encoded output may wait on the wire socket. A filter only stops
@@ -25,6 +26,8 @@ typedef struct codec_stream {
   codec_io_t io; /* first: the codec's io pointer converts back */
   codec_t *codec;
   struct bufferevent *filter;
+  struct bufferevent *wire;
+  struct evbuffer *wire_in; /* wire bytes the codec has not consumed yet */
   struct event *kick_ev;
   struct event *error_ev;
   bool failed;
@@ -66,7 +69,16 @@ static enum bufferevent_filter_result on_wire_filter(struct evbuffer *src, struc
   codec_stream_t *cs = arg;
   if (cs->failed)
     return BEV_ERROR;
-  return to_filter_result(cs, cs->codec->ops->on_wire(cs->codec, src, dst));
+  /* Called because the socket was readable: take the rest of what is
+   * there in big reads (see sockio.h), up to the wire high-water mark.
+   * The socket bufferevent's input cannot be appended to from outside, so
+   * wire bytes gather in our own buffer, which the codec consumes. */
+  evbuffer_add_buffer(cs->wire_in, src);
+  size_t held = evbuffer_get_length(cs->wire_in);
+  if (held < CODEC_STREAM_WIRE_HIGH_WATER && !bufferevent_get_underlying(cs->wire))
+    sockio_read_more(cs->wire_in, bufferevent_getfd(cs->wire),
+                     CODEC_STREAM_WIRE_HIGH_WATER - held);
+  return to_filter_result(cs, cs->codec->ops->on_wire(cs->codec, cs->wire_in, dst));
 }
 
 static enum bufferevent_filter_result on_plain_filter(struct evbuffer *src,
@@ -114,6 +126,8 @@ static void stream_free(void *arg) {
     event_free(cs->kick_ev);
   if (cs->error_ev)
     event_free(cs->error_ev);
+  if (cs->wire_in)
+    evbuffer_free(cs->wire_in);
   free(cs);
 }
 
@@ -123,12 +137,14 @@ struct bufferevent *codec_stream_wrap(struct bufferevent *wire, codec_t *codec) 
   if (!cs)
     goto fail;
   cs->codec = codec;
+  cs->wire = wire;
   cs->io.base = base;
   cs->io.wire_out = bufferevent_get_output(wire);
   cs->io.kick = stream_kick;
   cs->kick_ev = event_new(base, -1, 0, on_kick, cs);
   cs->error_ev = event_new(base, -1, 0, on_error, cs);
-  if (!cs->kick_ev || !cs->error_ev)
+  cs->wire_in = evbuffer_new();
+  if (!cs->kick_ev || !cs->error_ev || !cs->wire_in)
     goto fail;
   codec->io = &cs->io;
   bufferevent_setwatermark(wire, EV_WRITE, 0, CODEC_STREAM_WIRE_HIGH_WATER);

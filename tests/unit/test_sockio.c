@@ -1,0 +1,118 @@
+/* Unit tests for lib/sockio: big reads straight into an evbuffer. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/buffer.h>
+
+#include "lib/sockio.h"
+
+typedef struct fixture {
+  int fds[2]; /* [0] is read by sockio, [1] written by the test */
+  struct evbuffer *buf;
+} fixture_t;
+
+static int setup(void **state) {
+  fixture_t *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, f->fds), 0);
+  assert_int_equal(fcntl(f->fds[0], F_SETFL, O_NONBLOCK), 0);
+  f->buf = evbuffer_new();
+  assert_non_null(f->buf);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture_t *f = *state;
+  close(f->fds[0]);
+  if (f->fds[1] >= 0)
+    close(f->fds[1]);
+  evbuffer_free(f->buf);
+  free(f);
+  return 0;
+}
+
+static void fill_pattern(uint8_t *p, size_t n, unsigned seed) {
+  for (size_t i = 0; i < n; i++)
+    p[i] = (uint8_t)((i * 131u + seed) >> 3);
+}
+
+static void write_all(int fd, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    assert_true(w > 0);
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+/* Everything that is readable arrives, in order, appended after what the
+ * buffer already held. */
+static void test_reads_all_available_in_order(void **state) {
+  fixture_t *f = *state;
+  static uint8_t data[100000];
+  fill_pattern(data, sizeof data, 7);
+  evbuffer_add(f->buf, "head", 4);
+  write_all(f->fds[1], data, sizeof data);
+  size_t got = sockio_read_more(f->buf, f->fds[0], 1 << 20);
+  assert_int_equal(got, sizeof data);
+  assert_int_equal(evbuffer_get_length(f->buf), 4 + sizeof data);
+  uint8_t *flat = evbuffer_pullup(f->buf, -1);
+  assert_memory_equal(flat, "head", 4);
+  assert_memory_equal(flat + 4, data, sizeof data);
+}
+
+/* max bounds what is taken; the rest stays in the socket. */
+static void test_respects_max(void **state) {
+  fixture_t *f = *state;
+  static uint8_t data[50000];
+  fill_pattern(data, sizeof data, 3);
+  write_all(f->fds[1], data, sizeof data);
+  assert_int_equal(sockio_read_more(f->buf, f->fds[0], 1000), 1000);
+  assert_int_equal(evbuffer_get_length(f->buf), 1000);
+  assert_int_equal(sockio_read_more(f->buf, f->fds[0], 1 << 20), sizeof data - 1000);
+  assert_memory_equal(evbuffer_pullup(f->buf, -1), data, sizeof data);
+}
+
+/* An empty non-blocking socket gives 0 without blocking; so do max 0 and
+ * a closed descriptor. */
+static void test_nothing_to_read(void **state) {
+  fixture_t *f = *state;
+  assert_int_equal(sockio_read_more(f->buf, f->fds[0], 4096), 0);
+  assert_int_equal(sockio_read_more(f->buf, -1, 4096), 0);
+  write_all(f->fds[1], (const uint8_t *)"x", 1);
+  assert_int_equal(sockio_read_more(f->buf, f->fds[0], 0), 0);
+  assert_int_equal(evbuffer_get_length(f->buf), 0);
+}
+
+/* At EOF it returns what came before and leaves the EOF for the socket's
+ * next read to report (a later read still sees it). */
+static void test_stops_at_eof(void **state) {
+  fixture_t *f = *state;
+  write_all(f->fds[1], (const uint8_t *)"last words", 10);
+  close(f->fds[1]);
+  f->fds[1] = -1;
+  assert_int_equal(sockio_read_more(f->buf, f->fds[0], 4096), 10);
+  assert_memory_equal(evbuffer_pullup(f->buf, -1), "last words", 10);
+  char c;
+  assert_int_equal(read(f->fds[0], &c, 1), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_reads_all_available_in_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_respects_max, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_nothing_to_read, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stops_at_eof, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
