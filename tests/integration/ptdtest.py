@@ -244,8 +244,9 @@ class Proc:
 class Ptd(Proc):
     """A ptdispatch process."""
 
-    def __init__(self, args=(), env=None, cwd=None, stdin=subprocess.PIPE):
-        super().__init__([BINARY] + list(args), env=env, cwd=cwd, stdin=stdin)
+    def __init__(self, args=(), env=None, cwd=None, stdin=subprocess.PIPE, prefix=()):
+        # prefix: a command to run the binary under (valgrind, say).
+        super().__init__(list(prefix) + [BINARY] + list(args), env=env, cwd=cwd, stdin=stdin)
 
     def methods(self):
         """{transport: (proto or None, host, port, rest)} from the CMETHOD /
@@ -334,8 +335,8 @@ class PtdTestCase(unittest.TestCase):
         self.addCleanup(shutil.rmtree, d, True)
         return d
 
-    def launch(self, args=(), env=None, cwd=None, stdin=subprocess.PIPE):
-        p = Ptd(args, env=env, cwd=cwd, stdin=stdin)
+    def launch(self, args=(), env=None, cwd=None, stdin=subprocess.PIPE, prefix=()):
+        p = Ptd(args, env=env, cwd=cwd, stdin=stdin, prefix=prefix)
         self.addCleanup(self._finish_proc, p)
         return p
 
