@@ -48,7 +48,7 @@ const ipc_opt_spec_t ipc_opt_specs[IPC_OPT_COUNT] = {
                               "read transport options from a JSON file (at most 1 MiB)"},
     [IPC_OPT_BINDADDR] = {SETTINGS_FLAG("bindaddr"), "TOR_PT_SERVER_BINDADDR",
                           IPC_KIND_STRING, "name-ip:port,...",
-                          "server: the address each transport listens on"},
+                          "server: the address each transport listens on (default 0.0.0.0:0)"},
     [IPC_OPT_ORPORT] = {SETTINGS_FLAG("orport"), "TOR_PT_ORPORT", IPC_KIND_STRING,
                         "host:port", "server: where to send the decoded traffic"},
     [IPC_OPT_TARGET] = {SETTINGS_FLAG("target"), NULL, IPC_KIND_STRING, "host:port",

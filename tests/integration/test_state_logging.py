@@ -9,7 +9,7 @@ import time
 import unittest
 
 from ptdtest import (PtdTestCase, SocksError, echo_roundtrip, free_port, seeded_bytes,
-                     socks5_connect, tcp_connect)
+                     socks5_connect, tcp_connect, tmo)
 
 LOG_NAME = "ptdispatch.log"
 
@@ -172,6 +172,43 @@ class AddressScrubbingTest(PtdTestCase):
         allowed = {self.saddr[1], self.echo.port, src_port}
         ports = {int(p) for p in re.findall(r"127\.0\.0\.\d+\]?:(\d+)", log)}
         self.assertTrue(ports - allowed, "the relayed connection's source is not in the log")
+
+
+class ParentLogLineTest(PtdTestCase):
+    """Warnings and errors reach the parent as pt-spec LOG lines, after
+    VERSION, with the message as a quoted string; below the level, none."""
+
+    LOG_RE = r'^LOG SEVERITY=(error|warning) MESSAGE="((?:[^"\\]|\\.)*)"$'
+
+    def orport_refused(self, level):
+        dead = free_port()  # nothing listens there: the ORPort dial fails
+        server, saddr = self.start_server(
+            env=self.server_env(orport="127.0.0.1:%d" % dead,
+                                TOR_PT_SERVER_BINDADDR="plain-127.0.0.1:0"),
+            args=["-logLevel", level])
+        s = tcp_connect(saddr)
+        self.addCleanup(s.close)
+        s.settimeout(tmo(10))
+        try:
+            self.assertEqual(s.recv(1), b"", "the server kept a connection it cannot relay")
+        except ConnectionResetError:
+            pass
+        return server
+
+    def test_warning_becomes_log_line(self):
+        server = self.orport_refused("WARN")
+        line = server.read_until(lambda l: l.startswith("LOG "), timeout=tmo(10))[-1]
+        m = re.match(self.LOG_RE, line)
+        self.assertIsNotNone(m, line)
+        self.assertEqual(m.group(1), "warning")
+        self.assertIn("ORPort", m.group(2))
+        self.assertLess(server.out.index("SMETHODS DONE"), server.out.index(line))
+
+    def test_below_level_no_log_line(self):
+        server = self.orport_refused("ERROR")
+        server.close_stdin()
+        self.assertEqual(server.wait_exit(), 0)
+        self.assertEqual([l for l in server.out if l.startswith("LOG ")], [], server.describe())
 
 
 class SecretsTest(PtdTestCase):
