@@ -12,7 +12,7 @@
  * ':', ';' and '\' when it builds TOR_PT_SERVER_TRANSPORT_OPTIONS.
  *
  * Error texts may name a transport or key, never a value (values can be
- * secrets, such as an obfs4 private key). Names go through opt_quote so a
+ * secrets, such as an obfs4 private key). Names go through ipc_quote so a
  * control byte cannot split the ENV-ERROR line the caller prints. */
 #include "ipc/options.h"
 
@@ -22,25 +22,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Quoted names in error texts are cut to this many bytes. */
-#define OPT_QUOTE_MAX 48
+#include "ipc/settings.h"
+
 /* A double prints exactly with 17 significant digits. */
 #define OPT_REAL_PRECISION_MAX 17
 
 static void opt_oom(void) {
   fputs("ptdispatch: out of memory\n", stderr);
   abort();
-}
-
-/* Copies s into dst with every byte that is not printable ASCII replaced by
- * '?', cut to OPT_QUOTE_MAX bytes with "..." after it. */
-static void opt_quote(char *dst, size_t dstlen, const char *s) {
-  size_t o = 0, i = 0;
-  for (; s[i] && i < OPT_QUOTE_MAX && o + 1 < dstlen; i++)
-    dst[o++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-  dst[o] = '\0';
-  if (s[i] && o + 4 <= dstlen)
-    memcpy(dst + o, "...", 4);
 }
 
 /* jansson's error text can quote a raw token; keep the err line printable. */
@@ -58,11 +47,10 @@ static void opt_err(char *err, size_t errlen, const char *msg) {
 
 static void opt_err_dup(char *err, size_t errlen, const char *transport,
                         const char *key) {
-  char qt[OPT_QUOTE_MAX + 4], qk[OPT_QUOTE_MAX + 4];
-  opt_quote(qt, sizeof qt, transport);
-  opt_quote(qk, sizeof qk, key);
+  char qt[IPC_QUOTE_MAX], qk[IPC_QUOTE_MAX];
   if (err && errlen)
-    snprintf(err, errlen, "duplicate key \"%s\" for transport \"%s\"", qk, qt);
+    snprintf(err, errlen, "duplicate key %s for transport %s", ipc_quote(key, qk, sizeof qk),
+             ipc_quote(transport, qt, sizeof qt));
 }
 
 /* ---- the options list ---- */
@@ -319,10 +307,10 @@ static char *opt_json_value_text(const char *key, const json_t *v, char *err,
   char *text;
   if (json_is_string(v)) {
     if (json_string_length(v) != strlen(json_string_value(v))) {
-      char qk[OPT_QUOTE_MAX + 4];
-      opt_quote(qk, sizeof qk, key);
+      char qk[IPC_QUOTE_MAX];
       if (err && errlen)
-        snprintf(err, errlen, "value of option \"%s\" contains a NUL byte", qk);
+        snprintf(err, errlen, "value of option %s contains a NUL byte",
+                 ipc_quote(key, qk, sizeof qk));
       return NULL;
     }
     text = strdup(json_string_value(v));

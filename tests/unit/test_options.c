@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "ipc/options.h"
+#include "ipc/settings.h"
 
 /* Checks that transport t has exactly the n key/value pairs in kv, in
  * order (kv holds key, value, key, value, ...). */
@@ -147,12 +148,20 @@ static void test_errors(void **state) {
   parse_bad("t:k=1;t:k=2", "duplicate key \"k\" for transport \"t\"");
   parse_bad("t:k=1;u:j=0;t:k=1", "duplicate key \"k\" for transport \"t\"");
   /* Keys in errors are made printable. */
-  parse_bad("t:a\\\nb=1;t:a\\\nb=2", "duplicate key \"a?b\" for transport \"t\"");
-  /* ... and cut after 48 bytes. */
-  parse_bad("t:0123456789012345678901234567890123456789012345678=1;"
-            "t:0123456789012345678901234567890123456789012345678=2",
-            "duplicate key \"012345678901234567890123456789012345678901234567...\""
-            " for transport \"t\"");
+  parse_bad("t:a\\\nb=1;t:a\\\nb=2", "duplicate key \"a\\x0ab\" for transport \"t\"");
+  /* ... and a long one is cut (ipc_quote's limit) so the line stays short. */
+  {
+    char key[600], text[1300];
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = '\0';
+    snprintf(text, sizeof text, "t:%s=1;t:%s=2", key, key);
+    ipc_options_t o = {0};
+    char err[1024] = "";
+    assert_int_equal(ipc_options_parse(text, &o, err, sizeof err), -1);
+    assert_non_null(strstr(err, "duplicate key \"kkkk"));
+    assert_non_null(strstr(err, "\"... for transport \"t\""));
+    assert_true(strlen(err) < IPC_QUOTE_MAX + 64);
+  }
 }
 
 static void test_underscore_names(void **state) {
