@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "client/client.h"
@@ -274,6 +275,17 @@ out:
   return rc;
 }
 
+/* Each relayed connection holds two descriptors; the common default soft
+ * limit (1024) would cap a busy bridge near 500 clients for no reason when
+ * the hard limit allows more. */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
 int ptd_main(int argc, char *argv[], char *envp[]) {
   pid_t initial_ppid = getppid();
   /* A peer that vanishes mid-write must cost one connection, not the
@@ -281,6 +293,7 @@ int ptd_main(int argc, char *argv[], char *envp[]) {
   signal(SIGPIPE, SIG_IGN);
   set_stop_signals_blocked(true);
   event_set_log_callback(libevent_log);
+  raise_fd_limit();
 
   ipc_settings_t settings;
   char flag_err[PTD_ERR_MAX] = "";

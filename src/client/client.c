@@ -10,7 +10,6 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +25,7 @@ typedef struct client_listener {
   client_t *client;
   const transport_ops_t *transport;
   kvlist_t *args;
-  struct evconnlistener *evl;
+  net_listener_t *net; /* the listening socket; NULL once stopped */
   struct client_listener *next;
 } client_listener_t;
 
@@ -211,8 +210,7 @@ static void on_app_event(struct bufferevent *bev, short what, void *arg) {
   conn_drop(cc);
 }
 
-static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg) {
+static void on_accept(void *arg, int fd, const struct sockaddr *sa) {
   client_listener_t *cl = arg;
   client_t *c = cl->client;
   client_conn_t *cc = calloc(1, sizeof *cc);
@@ -268,10 +266,9 @@ int client_add_listener(client_t *c, const transport_ops_t *t, const kvlist_t *a
   cl->client = c;
   cl->transport = t;
   cl->args = args ? kvlist_copy(args) : NULL;
-  cl->evl = net_listen(c->base, listen, on_accept, cl, bound, err, errlen);
-  if (!cl->evl || (args && !cl->args)) {
-    if (cl->evl)
-      evconnlistener_free(cl->evl);
+  cl->net = net_listen(c->base, listen, on_accept, cl, bound, err, errlen);
+  if (!cl->net || (args && !cl->args)) {
+    net_listener_free(cl->net);
     kvlist_free(cl->args);
     free(cl);
     return -1;
@@ -283,10 +280,8 @@ int client_add_listener(client_t *c, const transport_ops_t *t, const kvlist_t *a
 
 void client_stop_listening(client_t *c) {
   for (client_listener_t *cl = c->listeners; cl; cl = cl->next) {
-    if (cl->evl) {
-      evconnlistener_free(cl->evl);
-      cl->evl = NULL;
-    }
+    net_listener_free(cl->net);
+    cl->net = NULL;
   }
 }
 

@@ -7,7 +7,6 @@
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +21,7 @@ typedef struct server_listener {
   server_t *server;
   const transport_ops_t *transport;
   transport_server_t *instance;
-  struct evconnlistener *evl;
+  net_listener_t *net; /* the listening socket; NULL once stopped */
   struct server_listener *next;
 } server_listener_t;
 
@@ -94,8 +93,7 @@ static void on_plain_event(struct bufferevent *bev, short what, void *arg) {
   conn_free(sc);
 }
 
-static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg) {
+static void on_accept(void *arg, int fd, const struct sockaddr *sa) {
   server_listener_t *sl = arg;
   server_t *s = sl->server;
   server_conn_t *sc = calloc(1, sizeof *sc);
@@ -171,8 +169,8 @@ int server_add_listener(server_t *s, const transport_ops_t *t, const kvlist_t *o
     free(sl);
     return -1;
   }
-  sl->evl = net_listen(s->base, bind, on_accept, sl, bound, err, errlen);
-  if (!sl->evl) {
+  sl->net = net_listen(s->base, bind, on_accept, sl, bound, err, errlen);
+  if (!sl->net) {
     t->server_free(sl->instance);
     *args_out = NULL;
     free(sl);
@@ -185,10 +183,8 @@ int server_add_listener(server_t *s, const transport_ops_t *t, const kvlist_t *o
 
 void server_stop_listening(server_t *s) {
   for (server_listener_t *sl = s->listeners; sl; sl = sl->next) {
-    if (sl->evl) {
-      evconnlistener_free(sl->evl);
-      sl->evl = NULL;
-    }
+    net_listener_free(sl->net);
+    sl->net = NULL;
   }
 }
 
