@@ -13,7 +13,8 @@ all: build
 deps:
 	@scripts/deps.sh
 
-$(BUILD)/Makefile: CMakeLists.txt
+# deps first even under make -j: configuring needs the -dev packages.
+$(BUILD)/Makefile: CMakeLists.txt | deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPTD_WERROR=ON \
 	      -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 
