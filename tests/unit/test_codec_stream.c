@@ -7,8 +7,6 @@
  * io->kick(), and counts its frees. The wire is one end of an AF_UNIX
  * socketpair; the test owns the other end and drives the event loop in
  * bounded nonblocking passes. */
-#include <errno.h>
-#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -17,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sys/socket.h>
@@ -29,13 +26,14 @@
 
 #include "transports/transport.h"
 
+#include "testutil.h"
+
 #define XOR_KEY 0x5A
 #define XOR_BAD_WIRE_BYTE 0xFF
 #define HELLO "HELO"
 #define HELLO_LEN 4
 #define WAIT_MAX_ITERATIONS 100000
 #define TEST_MAX_SECONDS 20
-#define IO_CHUNK 65536
 
 /* ---- the test codec ---- */
 
@@ -115,31 +113,10 @@ static const codec_ops_t xor_ops_no_start = {
     .free = xor_free,
 };
 
-/* ---- libevent's own warnings ---- */
-
-/* libevent reports misuse (e.g. a bufferevent freed twice) only as a log
- * line; the tests count those lines and treat any as a failure. */
-static int g_ev_warnings;
-static char g_ev_last_warning[256];
-
-static void on_libevent_log(int severity, const char *msg) {
-  if (severity < EVENT_LOG_WARN)
-    return;
-  g_ev_warnings++;
-  snprintf(g_ev_last_warning, sizeof g_ev_last_warning, "%s", msg);
-}
-
-static void assert_no_libevent_warnings(void) {
-  int n = g_ev_warnings;
-  g_ev_warnings = 0; /* reported here, not again by the teardown */
-  if (n)
-    fail_msg("libevent warned %d time(s), last: \"%s\"", n, g_ev_last_warning);
-}
-
 /* ---- harness ---- */
 
 typedef struct harness {
-  struct event_base *base;
+  test_loop_t loop;
   int wire_fd;              /* the test's end of the wire */
   struct bufferevent *wire; /* the adapter's wire bufferevent (borrowed) */
   struct bufferevent *plain;
@@ -148,9 +125,6 @@ typedef struct harness {
   struct evbuffer *wire_got;  /* bytes read from the wire socket */
   short events;               /* every event flag the stream reported */
   bool wire_eof;
-  struct timespec t0;
-  long iterations;
-  const char *waiting_for;
 } harness_t;
 
 static void on_plain_read(struct bufferevent *bev, void *arg) {
@@ -167,16 +141,14 @@ static int setup(void **state) {
   harness_t *h = calloc(1, sizeof *h);
   if (!h)
     return -1;
-  h->base = event_base_new();
   h->plain_got = evbuffer_new();
   h->wire_got = evbuffer_new();
-  if (!h->base || !h->plain_got || !h->wire_got)
+  if (test_loop_init(&h->loop, WAIT_MAX_ITERATIONS, TEST_MAX_SECONDS) != 0 || !h->plain_got ||
+      !h->wire_got)
     return -1;
   h->wire_fd = -1;
   g_frees = 0;
-  g_ev_warnings = 0;
-  g_ev_last_warning[0] = '\0';
-  clock_gettime(CLOCK_MONOTONIC, &h->t0);
+  test_libevent_warnings_reset();
   *state = h;
   return 0;
 }
@@ -187,15 +159,10 @@ static int teardown(void **state) {
     bufferevent_free(h->plain);
   if (h->wire_fd >= 0)
     close(h->wire_fd);
-  event_base_free(h->base); /* runs deferred bufferevent frees */
-  int rc = 0;
+  test_loop_free(&h->loop); /* runs deferred bufferevent frees */
+  int rc = test_libevent_warnings_check();
   if (h->codec && g_frees != 1) {
     fprintf(stderr, "codec freed %d times, want exactly once\n", g_frees);
-    rc = -1;
-  }
-  if (g_ev_warnings) {
-    fprintf(stderr, "libevent warned %d time(s), last: \"%s\"\n", g_ev_warnings,
-            g_ev_last_warning);
     rc = -1;
   }
   evbuffer_free(h->plain_got);
@@ -204,60 +171,62 @@ static int teardown(void **state) {
   return rc;
 }
 
-static double elapsed_s(const harness_t *h) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (double)(now.tv_sec - h->t0.tv_sec) + (double)(now.tv_nsec - h->t0.tv_nsec) / 1e9;
-}
-
-static void begin_wait(harness_t *h, const char *what) {
-  h->iterations = 0;
-  h->waiting_for = what;
-}
-
-static void step(harness_t *h) {
-  if (++h->iterations > WAIT_MAX_ITERATIONS)
-    fail_msg("gave up waiting for %s after %d loop iterations", h->waiting_for,
-             WAIT_MAX_ITERATIONS);
-  if (elapsed_s(h) > TEST_MAX_SECONDS)
-    fail_msg("gave up waiting for %s after %d s", h->waiting_for, TEST_MAX_SECONDS);
-  assert_true(event_base_loop(h->base, EVLOOP_NONBLOCK) >= 0);
+static void add_to_wire_got(void *arg, const uint8_t *p, size_t n) {
+  harness_t *h = arg;
+  assert_int_equal(evbuffer_add(h->wire_got, p, n), 0);
 }
 
 /* Reads what the wire socket has into wire_got. */
 static void read_wire(harness_t *h) {
-  uint8_t buf[IO_CHUNK];
-  while (h->wire_fd >= 0 && !h->wire_eof) {
-    ssize_t r = read(h->wire_fd, buf, sizeof buf);
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        break;
-      fail_msg("read wire: %s", strerror(errno));
-    }
-    if (r == 0) {
-      h->wire_eof = true;
-      break;
-    }
-    assert_int_equal(evbuffer_add(h->wire_got, buf, (size_t)r), 0);
-  }
+  if (h->wire_fd < 0 || h->wire_eof)
+    return;
+  if (test_read_some(h->wire_fd, add_to_wire_got, h, false) == TEST_READ_EOF)
+    h->wire_eof = true;
 }
 
 /* Writes as much of data[*off..len) as the wire socket takes. */
 static void write_wire(harness_t *h, const uint8_t *data, size_t len, size_t *off) {
-  while (*off < len) {
-    size_t n = len - *off > IO_CHUNK ? IO_CHUNK : len - *off;
-    ssize_t w = write(h->wire_fd, data + *off, n);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return;
-      fail_msg("write wire: %s", strerror(errno));
-    }
-    *off += (size_t)w;
-  }
+  test_write_some(h->wire_fd, data, len, off, NULL);
+}
+
+/* One loop pass, then whatever it put on the wire. */
+static void step_and_read(harness_t *h) {
+  test_loop_step(&h->loop);
+  read_wire(h);
+}
+
+/* n loop passes, reading the wire after each: time for whatever would go
+ * out to go out, before the test checks what did. */
+static void run_passes(harness_t *h, int n, const char *what) {
+  test_loop_begin_wait(&h->loop, what);
+  for (int i = 0; i < n; i++)
+    step_and_read(h);
+}
+
+/* Runs the loop until wire_got holds at least len bytes. */
+static void wait_wire_bytes(harness_t *h, size_t len, const char *what) {
+  test_loop_begin_wait(&h->loop, what);
+  while (evbuffer_get_length(h->wire_got) < len)
+    step_and_read(h);
+}
+
+/* Runs the loop until the stream reported an event in mask. */
+static void wait_event(harness_t *h, short mask, const char *what) {
+  test_loop_begin_wait(&h->loop, what);
+  while (!(h->events & mask))
+    test_loop_step(&h->loop);
+}
+
+/* Frees the plaintext bufferevent; the stream must free the codec, and
+ * only once, however many passes follow. */
+static void free_stream_expect_codec_freed_once(harness_t *h) {
+  bufferevent_free(h->plain);
+  h->plain = NULL;
+  test_loop_begin_wait(&h->loop, "the codec's free");
+  while (g_frees == 0)
+    test_loop_step(&h->loop);
+  test_loop_steps(&h->loop, 50);
+  assert_int_equal(g_frees, 1);
 }
 
 static xor_codec_t *xor_new(const codec_ops_t *ops) {
@@ -270,11 +239,9 @@ static xor_codec_t *xor_new(const codec_ops_t *ops) {
 /* Wraps one end of a fresh socketpair with codec x. */
 static void wrap(harness_t *h, xor_codec_t *x) {
   int p[2];
-  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
-  for (int i = 0; i < 2; i++)
-    assert_int_equal(fcntl(p[i], F_SETFL, fcntl(p[i], F_GETFL) | O_NONBLOCK), 0);
+  test_socketpair_nonblock(p);
   h->wire_fd = p[0];
-  h->wire = bufferevent_socket_new(h->base, p[1], BEV_OPT_CLOSE_ON_FREE);
+  h->wire = bufferevent_socket_new(h->loop.base, p[1], BEV_OPT_CLOSE_ON_FREE);
   assert_non_null(h->wire);
   h->codec = x;
   h->plain = codec_stream_wrap(h->wire, &x->base);
@@ -283,13 +250,11 @@ static void wrap(harness_t *h, xor_codec_t *x) {
   assert_int_equal(bufferevent_enable(h->plain, EV_READ | EV_WRITE), 0);
 }
 
+/* Pattern bytes that the codec never turns into its error byte (caller
+ * frees). */
 static uint8_t *pattern(size_t len, uint32_t seed) {
-  uint8_t *p = malloc(len);
-  assert_non_null(p);
-  uint32_t x = seed;
+  uint8_t *p = test_pattern_new(len, seed);
   for (size_t i = 0; i < len; i++) {
-    x = x * 1664525u + 1013904223u;
-    p[i] = (uint8_t)(x >> 24);
     if ((p[i] ^ XOR_KEY) == XOR_BAD_WIRE_BYTE)
       p[i] = 0; /* keep the encoded stream free of the error byte */
   }
@@ -316,7 +281,7 @@ static void test_io_is_set_up(void **state) {
   xor_codec_t *x = xor_new(&xor_ops);
   wrap(h, x);
   assert_non_null(x->base.io);
-  assert_ptr_equal(x->base.io->base, h->base);
+  assert_ptr_equal(x->base.io->base, h->loop.base);
   assert_ptr_equal(x->base.io->wire_out, bufferevent_get_output(h->wire));
   assert_non_null(x->base.io->kick);
   assert_ptr_equal(bufferevent_get_underlying(h->plain), h->wire);
@@ -329,26 +294,15 @@ static void test_hello_first(void **state) {
   wrap(h, xor_new(&xor_ops));
   const uint8_t data[] = "early plaintext";
   assert_int_equal(bufferevent_write(h->plain, data, sizeof data - 1), 0);
-  begin_wait(h, "hello and data on the wire");
-  while (evbuffer_get_length(h->wire_got) < HELLO_LEN + sizeof data - 1) {
-    step(h);
-    read_wire(h);
-  }
+  wait_wire_bytes(h, HELLO_LEN + sizeof data - 1, "hello and data on the wire");
   assert_wire_is_hello_then(h, data, sizeof data - 1);
 }
 
 static void test_hello_alone(void **state) {
   harness_t *h = *state;
   wrap(h, xor_new(&xor_ops));
-  begin_wait(h, "hello on the wire");
-  while (evbuffer_get_length(h->wire_got) < HELLO_LEN) {
-    step(h);
-    read_wire(h);
-  }
-  for (int i = 0; i < 50; i++) {
-    step(h);
-    read_wire(h);
-  }
+  wait_wire_bytes(h, HELLO_LEN, "hello on the wire");
+  run_passes(h, 50, "passes after the hello");
   assert_wire_is_hello_then(h, NULL, 0);
 }
 
@@ -358,11 +312,7 @@ static void test_no_start_no_hello(void **state) {
   wrap(h, xor_new(&xor_ops_no_start));
   const uint8_t data[] = {0x00, 0x01, 0x5A, 0xA4};
   assert_int_equal(bufferevent_write(h->plain, data, sizeof data), 0);
-  begin_wait(h, "data on the wire");
-  while (evbuffer_get_length(h->wire_got) < sizeof data) {
-    step(h);
-    read_wire(h);
-  }
+  wait_wire_bytes(h, sizeof data, "data on the wire");
   const uint8_t want[] = {0x5A, 0x5B, 0x00, 0xFE};
   assert_int_equal(evbuffer_get_length(h->wire_got), sizeof want);
   assert_memory_equal(evbuffer_pullup(h->wire_got, -1), want, sizeof want);
@@ -374,15 +324,14 @@ static void test_plain_to_wire_xored(void **state) {
   size_t len = 1024 * 1024;
   uint8_t *data = pattern(len, 1);
   size_t off = 0;
-  begin_wait(h, "1 MiB of plaintext encoded on the wire");
+  test_loop_begin_wait(&h->loop, "1 MiB of plaintext encoded on the wire");
   while (evbuffer_get_length(h->wire_got) < HELLO_LEN + len) {
     if (off < len) {
-      size_t n = len - off > IO_CHUNK ? IO_CHUNK : len - off;
+      size_t n = len - off > TEST_IO_CHUNK ? TEST_IO_CHUNK : len - off;
       assert_int_equal(bufferevent_write(h->plain, data + off, n), 0);
       off += n;
     }
-    step(h);
-    read_wire(h);
+    step_and_read(h);
   }
   assert_wire_is_hello_then(h, data, len);
   free(data);
@@ -398,11 +347,10 @@ static void test_wire_to_plain_unxored(void **state) {
   for (size_t i = 0; i < len; i++)
     wire[i] = plain[i] ^ XOR_KEY;
   size_t off = 0;
-  begin_wait(h, "1 MiB of wire bytes decoded");
+  test_loop_begin_wait(&h->loop, "1 MiB of wire bytes decoded");
   while (evbuffer_get_length(h->plain_got) < len) {
     write_wire(h, wire, len, &off);
-    step(h);
-    read_wire(h);
+    step_and_read(h);
   }
   assert_int_equal(evbuffer_get_length(h->plain_got), len);
   assert_memory_equal(evbuffer_pullup(h->plain_got, -1), plain, len);
@@ -420,9 +368,7 @@ static void test_wire_eof(void **state) {
   write_wire(h, wire, sizeof wire, &off);
   assert_int_equal(off, sizeof wire);
   assert_int_equal(shutdown(h->wire_fd, SHUT_WR), 0);
-  begin_wait(h, "BEV_EVENT_EOF on the plaintext side");
-  while (!(h->events & BEV_EVENT_EOF))
-    step(h);
+  wait_event(h, BEV_EVENT_EOF, "BEV_EVENT_EOF on the plaintext side");
   assert_int_equal(evbuffer_get_length(h->plain_got), 2);
   assert_memory_equal(evbuffer_pullup(h->plain_got, -1), "hi", 2);
   assert_int_equal(h->events & BEV_EVENT_ERROR, 0);
@@ -434,26 +380,19 @@ static void test_codec_error_becomes_event_error(void **state) {
   const uint8_t ok[] = {'o' ^ XOR_KEY, 'k' ^ XOR_KEY};
   size_t off = 0;
   write_wire(h, ok, sizeof ok, &off);
-  begin_wait(h, "the good bytes");
+  test_loop_begin_wait(&h->loop, "the good bytes");
   while (evbuffer_get_length(h->plain_got) < 2)
-    step(h);
+    test_loop_step(&h->loop);
   assert_int_equal(h->events, 0);
   const uint8_t bad[] = {'x', XOR_BAD_WIRE_BYTE, 'y'};
   off = 0;
   write_wire(h, bad, sizeof bad, &off);
-  begin_wait(h, "BEV_EVENT_ERROR after CODEC_ERROR");
-  while (!(h->events & BEV_EVENT_ERROR))
-    step(h);
+  wait_event(h, BEV_EVENT_ERROR, "BEV_EVENT_ERROR after CODEC_ERROR");
   /* Nothing of the bad frame leaked through as plaintext. */
   assert_int_equal(evbuffer_get_length(h->plain_got), 2);
   assert_memory_equal(evbuffer_pullup(h->plain_got, -1), "ok", 2);
   /* Freeing after the error frees the codec once. */
-  bufferevent_free(h->plain);
-  h->plain = NULL;
-  begin_wait(h, "the codec's free");
-  while (g_frees == 0)
-    step(h);
-  assert_int_equal(g_frees, 1);
+  free_stream_expect_codec_freed_once(h);
 }
 
 /* An error from start() is reported the same way. */
@@ -462,29 +401,20 @@ static void test_start_error_becomes_event_error(void **state) {
   xor_codec_t *x = xor_new(&xor_ops);
   x->fail_start = true;
   wrap(h, x);
-  begin_wait(h, "BEV_EVENT_ERROR after start() failed");
-  while (!(h->events & BEV_EVENT_ERROR))
-    step(h);
+  wait_event(h, BEV_EVENT_ERROR, "BEV_EVENT_ERROR after start() failed");
 }
 
 static void test_free_runs_codec_free(void **state) {
   harness_t *h = *state;
   wrap(h, xor_new(&xor_ops));
-  begin_wait(h, "hello");
-  while (evbuffer_get_length(h->wire_got) < HELLO_LEN) {
-    step(h);
-    read_wire(h);
-  }
+  wait_wire_bytes(h, HELLO_LEN, "hello");
   assert_int_equal(g_frees, 0);
   bufferevent_free(h->plain);
   h->plain = NULL;
-  begin_wait(h, "the codec's free and the wire closed");
-  while (g_frees == 0 || !h->wire_eof) {
-    step(h);
-    read_wire(h);
-  }
-  for (int i = 0; i < 50; i++)
-    step(h);
+  test_loop_begin_wait(&h->loop, "the codec's free and the wire closed");
+  while (g_frees == 0 || !h->wire_eof)
+    step_and_read(h);
+  test_loop_steps(&h->loop, 50);
   assert_int_equal(g_frees, 1);
 }
 
@@ -492,14 +422,7 @@ static void test_free_runs_codec_free(void **state) {
 static void test_free_immediately(void **state) {
   harness_t *h = *state;
   wrap(h, xor_new(&xor_ops));
-  bufferevent_free(h->plain);
-  h->plain = NULL;
-  begin_wait(h, "the codec's free");
-  while (g_frees == 0)
-    step(h);
-  for (int i = 0; i < 50; i++)
-    step(h);
-  assert_int_equal(g_frees, 1);
+  free_stream_expect_codec_freed_once(h);
 }
 
 /* A codec holding plaintext (NEED_MORE, not drained) sends nothing; once
@@ -512,22 +435,14 @@ static void test_hold_then_kick(void **state) {
   const uint8_t data[] = "held until the handshake is done";
   size_t len = sizeof data - 1;
   assert_int_equal(bufferevent_write(h->plain, data, len), 0);
-  begin_wait(h, "passes while holding");
-  for (int i = 0; i < 200; i++) {
-    step(h);
-    read_wire(h);
-  }
+  run_passes(h, 200, "passes while holding");
   assert_true(x->on_plain_calls > 0);
   assert_wire_is_hello_then(h, NULL, 0); /* only the hello went out */
   assert_int_equal(evbuffer_get_length(bufferevent_get_output(h->plain)), len);
 
   x->hold = false;
   x->base.io->kick(x->base.io);
-  begin_wait(h, "held bytes on the wire after kick()");
-  while (evbuffer_get_length(h->wire_got) < HELLO_LEN + len) {
-    step(h);
-    read_wire(h);
-  }
+  wait_wire_bytes(h, HELLO_LEN + len, "held bytes on the wire after kick()");
   assert_wire_is_hello_then(h, data, len);
   assert_int_equal(evbuffer_get_length(bufferevent_get_output(h->plain)), 0);
 }
@@ -539,11 +454,7 @@ static void test_kick_idle(void **state) {
   wrap(h, x);
   x->base.io->kick(x->base.io);
   x->base.io->kick(x->base.io);
-  begin_wait(h, "passes after idle kicks");
-  for (int i = 0; i < 50; i++) {
-    step(h);
-    read_wire(h);
-  }
+  run_passes(h, 50, "passes after idle kicks");
   assert_wire_is_hello_then(h, NULL, 0);
   assert_int_equal(h->events, 0);
 }
@@ -557,14 +468,7 @@ static void test_kick_then_free(void **state) {
   wrap(h, x);
   assert_int_equal(bufferevent_write(h->plain, "abc", 3), 0);
   x->base.io->kick(x->base.io);
-  bufferevent_free(h->plain);
-  h->plain = NULL;
-  begin_wait(h, "the codec's free");
-  while (g_frees == 0)
-    step(h);
-  for (int i = 0; i < 50; i++)
-    step(h);
-  assert_int_equal(g_frees, 1);
+  free_stream_expect_codec_freed_once(h);
   assert_no_libevent_warnings();
 }
 
@@ -576,19 +480,12 @@ static void test_start_error_then_free(void **state) {
   xor_codec_t *x = xor_new(&xor_ops);
   x->fail_start = true;
   wrap(h, x);
-  bufferevent_free(h->plain);
-  h->plain = NULL;
-  begin_wait(h, "the codec's free");
-  while (g_frees == 0)
-    step(h);
-  for (int i = 0; i < 50; i++)
-    step(h);
-  assert_int_equal(g_frees, 1);
+  free_stream_expect_codec_freed_once(h);
   assert_no_libevent_warnings();
 }
 
 int main(void) {
-  event_set_log_callback(on_libevent_log);
+  event_set_log_callback(test_libevent_log);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_io_is_set_up, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hello_first, setup, teardown),

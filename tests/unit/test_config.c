@@ -18,10 +18,7 @@
 
 #include "ipc/config.h"
 
-#define ARGS(...) ((char *[]){"ptdispatch", __VA_ARGS__, NULL})
-#define NOARGS ((char *[]){"ptdispatch", NULL})
-#define ENV(...) ((char *[]){__VA_ARGS__, NULL})
-#define NOENV ((char *[]){NULL})
+#include "testutil.h"
 
 /* The smallest valid client and server environments. */
 #define CLIENT_ENV "TOR_PT_CLIENT_TRANSPORTS=obfs4"
@@ -29,16 +26,9 @@
 
 static char errbuf[512];
 
-static int count_args(char *const argv[]) {
-  int n = 0;
-  while (argv[n])
-    n++;
-  return n;
-}
-
 static void read_settings(ipc_settings_t *s, char *const argv[], char *const envp[]) {
   char err[256];
-  if (ipc_settings_read(s, count_args(argv), argv, envp, err, sizeof err) != 0)
+  if (ipc_settings_read(s, test_argc(argv), argv, envp, err, sizeof err) != 0)
     fail_msg("ipc_settings_read: %s", err);
 }
 
@@ -57,27 +47,40 @@ static void build_ok(char *const argv[], char *const envp[], ptd_config_t *cfg) 
     fail_msg("ipc_config_build failed: %s", errbuf);
 }
 
-static void build_err(char *const argv[], char *const envp[], const char *want) {
+/* Builds from argv/envp, which must fail; the error is left in errbuf.
+ * wanted describes the error expected, for the failure message. */
+static void build_fails(char *const argv[], char *const envp[], const char *wanted) {
   ptd_config_t cfg;
   int rc = build(argv, envp, &cfg);
   ipc_config_clear(&cfg);
   if (rc == 0)
-    fail_msg("ipc_config_build succeeded; wanted \"%s\"", want);
+    fail_msg("ipc_config_build succeeded; wanted \"%s\"", wanted);
+}
+
+static void build_err(char *const argv[], char *const envp[], const char *want) {
+  build_fails(argv, envp, want);
   if (strcmp(errbuf, want) != 0)
     fail_msg("error \"%s\", wanted \"%s\"", errbuf, want);
 }
 
 /* For errors whose tail comes from a lower layer (addr, options). */
 static void build_err_prefix(char *const argv[], char *const envp[], const char *prefix) {
-  ptd_config_t cfg;
-  int rc = build(argv, envp, &cfg);
-  ipc_config_clear(&cfg);
-  if (rc == 0)
-    fail_msg("ipc_config_build succeeded; wanted \"%s...\"", prefix);
+  build_fails(argv, envp, prefix);
   if (strncmp(errbuf, prefix, strlen(prefix)) != 0 || strlen(errbuf) <= strlen(prefix))
     fail_msg("error \"%s\", wanted \"%s<reason>\"", errbuf, prefix);
   assert_null(strchr(errbuf, '\n'));
 }
+
+/* Builds a config that must be valid from argv/envp and asserts that its
+ * member field equals want. A macro, so that one helper serves the role,
+ * the mode, the log level and the booleans alike. */
+#define EXPECT_FIELD(field, argv, envp, want)                                                      \
+  do {                                                                                             \
+    ptd_config_t expect_cfg;                                                                       \
+    build_ok(argv, envp, &expect_cfg);                                                             \
+    assert_int_equal(expect_cfg.field, want);                                                      \
+    ipc_config_clear(&expect_cfg);                                                                 \
+  } while (0)
 
 static char *cwd(void) {
   char *c = getcwd(NULL, 0);
@@ -138,29 +141,25 @@ static void test_version_flag(void **state) {
 
 /* ---- state directory, exit-on-stdin-close ---- */
 
-static void test_state_dir(void **state) {
-  (void)state;
+static void expect_state_dir(char *const argv[], char *const envp[], const char *want) {
   ptd_config_t cfg;
-  char *here = cwd();
-  char want[4096];
-
-  build_ok(NOARGS, ENV(CLIENT_ENV), &cfg);
-  assert_string_equal(cfg.state_dir, here);
-  ipc_config_clear(&cfg);
-
-  build_ok(NOARGS, ENV(CLIENT_ENV, "TOR_PT_STATE_LOCATION="), &cfg);
-  assert_string_equal(cfg.state_dir, here);
-  ipc_config_clear(&cfg);
-
-  build_ok(NOARGS, ENV(CLIENT_ENV, "TOR_PT_STATE_LOCATION=/var/lib/tor/pt_state/"), &cfg);
-  assert_string_equal(cfg.state_dir, "/var/lib/tor/pt_state/");
-  ipc_config_clear(&cfg);
-
-  build_ok(ARGS("-state", "rel/dir"), ENV(CLIENT_ENV, "TOR_PT_STATE_LOCATION=/abs"), &cfg);
-  snprintf(want, sizeof want, "%s%srel/dir", here, strcmp(here, "/") == 0 ? "" : "/");
+  build_ok(argv, envp, &cfg);
   assert_string_equal(cfg.state_dir, want);
   assert_true(cfg.state_dir[0] == '/');
   ipc_config_clear(&cfg);
+}
+
+static void test_state_dir(void **state) {
+  (void)state;
+  char *here = cwd();
+  char want[4096];
+
+  expect_state_dir(NOARGS, ENV(CLIENT_ENV), here);
+  expect_state_dir(NOARGS, ENV(CLIENT_ENV, "TOR_PT_STATE_LOCATION="), here);
+  expect_state_dir(NOARGS, ENV(CLIENT_ENV, "TOR_PT_STATE_LOCATION=/var/lib/tor/pt_state/"),
+                   "/var/lib/tor/pt_state/");
+  snprintf(want, sizeof want, "%s%srel/dir", here, strcmp(here, "/") == 0 ? "" : "/");
+  expect_state_dir(ARGS("-state", "rel/dir"), ENV(CLIENT_ENV, "TOR_PT_STATE_LOCATION=/abs"), want);
 
   build_err(NOARGS, ENV(CLIENT_ENV, "TOR_PT_STATE_LOCATION=/a\nb"),
             "bad state directory \"/a\\x0ab\" in TOR_PT_STATE_LOCATION: contains a newline");
@@ -169,71 +168,53 @@ static void test_state_dir(void **state) {
 
 static void test_state_dir_relative_after_chdir(void **state) {
   (void)state;
-  ptd_config_t cfg;
   char *here = cwd();
   assert_int_equal(chdir("/"), 0);
-  build_ok(ARGS("-state=x"), ENV(CLIENT_ENV), &cfg);
-  assert_string_equal(cfg.state_dir, "/x");
-  ipc_config_clear(&cfg);
+  expect_state_dir(ARGS("-state=x"), ENV(CLIENT_ENV), "/x");
   assert_int_equal(chdir(here), 0);
   free(here);
 }
 
 static void test_exit_on_stdin_close(void **state) {
   (void)state;
-  ptd_config_t cfg;
-
-  build_ok(NOARGS, ENV(CLIENT_ENV, "TOR_PT_EXIT_ON_STDIN_CLOSE=1"), &cfg);
-  assert_true(cfg.exit_on_stdin_close);
-  ipc_config_clear(&cfg);
-  build_ok(NOARGS, ENV(CLIENT_ENV, "TOR_PT_EXIT_ON_STDIN_CLOSE=0"), &cfg);
-  assert_false(cfg.exit_on_stdin_close);
-  ipc_config_clear(&cfg);
-  build_ok(NOARGS, ENV(CLIENT_ENV, "TOR_PT_EXIT_ON_STDIN_CLOSE="), &cfg);
-  assert_false(cfg.exit_on_stdin_close);
-  ipc_config_clear(&cfg);
-  build_ok(ARGS("-exit-on-stdin-close"), ENV(CLIENT_ENV, "TOR_PT_EXIT_ON_STDIN_CLOSE=0"),
-           &cfg);
-  assert_true(cfg.exit_on_stdin_close);
-  ipc_config_clear(&cfg);
+  EXPECT_FIELD(exit_on_stdin_close, NOARGS, ENV(CLIENT_ENV, "TOR_PT_EXIT_ON_STDIN_CLOSE=1"), true);
+  EXPECT_FIELD(exit_on_stdin_close, NOARGS, ENV(CLIENT_ENV, "TOR_PT_EXIT_ON_STDIN_CLOSE=0"), false);
+  EXPECT_FIELD(exit_on_stdin_close, NOARGS, ENV(CLIENT_ENV, "TOR_PT_EXIT_ON_STDIN_CLOSE="), false);
+  EXPECT_FIELD(exit_on_stdin_close, ARGS("-exit-on-stdin-close"),
+               ENV(CLIENT_ENV, "TOR_PT_EXIT_ON_STDIN_CLOSE=0"), true);
   build_err(NOARGS, ENV(CLIENT_ENV, "TOR_PT_EXIT_ON_STDIN_CLOSE=yes"),
             "bad boolean \"yes\" in TOR_PT_EXIT_ON_STDIN_CLOSE");
 }
 
 /* ---- role ---- */
 
-static void expect_role(char *const argv[], char *const envp[], ptd_role_t want) {
-  ptd_config_t cfg;
-  build_ok(argv, envp, &cfg);
-  assert_int_equal(cfg.role, want);
-  ipc_config_clear(&cfg);
-}
-
 static void test_role(void **state) {
   (void)state;
-  expect_role(NOARGS, ENV(CLIENT_ENV), PTD_ROLE_CLIENT);
-  expect_role(NOARGS, ENV(SERVER_ENV), PTD_ROLE_SERVER);
+  EXPECT_FIELD(role, NOARGS, ENV(CLIENT_ENV), PTD_ROLE_CLIENT);
+  EXPECT_FIELD(role, NOARGS, ENV(SERVER_ENV), PTD_ROLE_SERVER);
   /* The flags settle what the variables leave ambiguous. */
-  expect_role(ARGS("-client"), ENV(CLIENT_ENV, SERVER_ENV), PTD_ROLE_CLIENT);
-  expect_role(ARGS("-server"), ENV(CLIENT_ENV, SERVER_ENV), PTD_ROLE_SERVER);
-  expect_role(ARGS("-client=false"), ENV(CLIENT_ENV), PTD_ROLE_CLIENT);
+  EXPECT_FIELD(role, ARGS("-client"), ENV(CLIENT_ENV, SERVER_ENV), PTD_ROLE_CLIENT);
+  EXPECT_FIELD(role, ARGS("-server"), ENV(CLIENT_ENV, SERVER_ENV), PTD_ROLE_SERVER);
+  EXPECT_FIELD(role, ARGS("-client=false"), ENV(CLIENT_ENV), PTD_ROLE_CLIENT);
   /* An empty variable does not count as set. */
-  expect_role(NOARGS, ENV("TOR_PT_CLIENT_TRANSPORTS=", SERVER_ENV), PTD_ROLE_SERVER);
+  EXPECT_FIELD(role, NOARGS, ENV("TOR_PT_CLIENT_TRANSPORTS=", SERVER_ENV), PTD_ROLE_SERVER);
   /* -transports alone: server-only settings make a server. */
-  expect_role(ARGS("-transports", "obfs4"), NOENV, PTD_ROLE_CLIENT);
-  expect_role(ARGS("-transports", "obfs4", "-orport", "127.0.0.1:1"), NOENV, PTD_ROLE_SERVER);
-  expect_role(ARGS("-transports", "obfs4"), ENV("TOR_PT_ORPORT=127.0.0.1:1"),
-              PTD_ROLE_SERVER);
-  expect_role(ARGS("-transports", "obfs4", "-bindaddr", "obfs4-127.0.0.1:0", "-target",
-                   "127.0.0.1:1"),
-              NOENV, PTD_ROLE_SERVER);
-  expect_role(ARGS("-transports", "obfs4"),
-              ENV("TOR_PT_EXTENDED_SERVER_PORT=127.0.0.1:2", "TOR_PT_AUTH_COOKIE_FILE=/c"),
-              PTD_ROLE_SERVER);
-  expect_role(ARGS("-transports", "obfs4"), ENV("TOR_PT_EXTENDED_SERVER_PORT="),
-              PTD_ROLE_CLIENT);
-  expect_role(ARGS("-transports", "obfs4", "-server", "-orport", "127.0.0.1:1"), NOENV,
-              PTD_ROLE_SERVER);
+  EXPECT_FIELD(role, ARGS("-transports", "obfs4"), NOENV, PTD_ROLE_CLIENT);
+  EXPECT_FIELD(role, ARGS("-transports", "obfs4", "-orport", "127.0.0.1:1"), NOENV,
+               PTD_ROLE_SERVER);
+  EXPECT_FIELD(role, ARGS("-transports", "obfs4"), ENV("TOR_PT_ORPORT=127.0.0.1:1"),
+               PTD_ROLE_SERVER);
+  EXPECT_FIELD(
+      role,
+      ARGS("-transports", "obfs4", "-bindaddr", "obfs4-127.0.0.1:0", "-target", "127.0.0.1:1"),
+      NOENV, PTD_ROLE_SERVER);
+  EXPECT_FIELD(role, ARGS("-transports", "obfs4"),
+               ENV("TOR_PT_EXTENDED_SERVER_PORT=127.0.0.1:2", "TOR_PT_AUTH_COOKIE_FILE=/c"),
+               PTD_ROLE_SERVER);
+  EXPECT_FIELD(role, ARGS("-transports", "obfs4"), ENV("TOR_PT_EXTENDED_SERVER_PORT="),
+               PTD_ROLE_CLIENT);
+  EXPECT_FIELD(role, ARGS("-transports", "obfs4", "-server", "-orport", "127.0.0.1:1"), NOENV,
+               PTD_ROLE_SERVER);
 }
 
 static void test_role_errors(void **state) {
@@ -253,6 +234,12 @@ static void test_role_errors(void **state) {
 
 /* ---- transport lists ---- */
 
+static void free_names(char **names, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    free(names[i]);
+  free(names);
+}
+
 static void test_transport_list(void **state) {
   (void)state;
   char **names;
@@ -262,9 +249,7 @@ static void test_transport_list(void **state) {
   assert_int_equal(ipc_parse_transport_list("obfs4", &names, &n, err, sizeof err), 0);
   assert_int_equal(n, 1);
   assert_string_equal(names[0], "obfs4");
-  for (size_t i = 0; i < n; i++)
-    free(names[i]);
-  free(names);
+  free_names(names, n);
 
   assert_int_equal(
       ipc_parse_transport_list("obfs4,obfs3,obfs4,_x9,obfs3,B", &names, &n, err, sizeof err), 0);
@@ -273,9 +258,7 @@ static void test_transport_list(void **state) {
   assert_string_equal(names[1], "obfs3");
   assert_string_equal(names[2], "_x9");
   assert_string_equal(names[3], "B");
-  for (size_t i = 0; i < n; i++)
-    free(names[i]);
-  free(names);
+  free_names(names, n);
 }
 
 static void transport_list_err(const char *text, const char *want) {
@@ -589,11 +572,11 @@ static void test_options_env(void **state) {
   build_err_prefix(NOARGS,
                    ENV(SERVER_ENV, "TOR_PT_SERVER_TRANSPORT_OPTIONS=obfs4:k=sekrit;obfs4:k=x"),
                    "bad options in TOR_PT_SERVER_TRANSPORT_OPTIONS: ");
-  assert_null(strstr(errbuf, "sekrit"));
+  assert_lacks(errbuf, "sekrit");
   build_err_prefix(ARGS("-options", "{\"obfs4\": {\"cert\": \"sekrit\""), ENV(SERVER_ENV),
                    "bad options in -options: ");
-  assert_null(strstr(errbuf, "sekrit"));
-  assert_null(strstr(errbuf, "in \""));
+  assert_lacks(errbuf, "sekrit");
+  assert_lacks(errbuf, "in \"");
 
   /* A malformed item is quoted (nobody could fix it unseen); the
    * well-formed items around it are not. */
@@ -601,10 +584,10 @@ static void test_options_env(void **state) {
       NOARGS,
       ENV(SERVER_ENV, "TOR_PT_SERVER_TRANSPORT_OPTIONS=obfs4:cert=sekrit;garbage-without-colon"),
       "bad options in TOR_PT_SERVER_TRANSPORT_OPTIONS: in \"garbage-without-colon\": ");
-  assert_null(strstr(errbuf, "sekrit"));
+  assert_lacks(errbuf, "sekrit");
   build_err_prefix(ARGS("-options", "obfs4:a=\\;b;obfs4:keyvalue;obfs4:c=sekrit"),
                    ENV(SERVER_ENV), "bad options in -options: in \"obfs4:keyvalue\": ");
-  assert_null(strstr(errbuf, "sekrit"));
+  assert_lacks(errbuf, "sekrit");
 }
 
 static void test_options_file(void **state) {
@@ -707,33 +690,27 @@ static void test_parse_mode(void **state) {
   assert_string_equal(ipc_mode_name(PTD_MODE_STUN), "STUN");
 }
 
-static void expect_mode(char *const argv[], ptd_mode_t want) {
-  ptd_config_t cfg;
-  build_ok(argv, ENV(CLIENT_ENV), &cfg);
-  assert_int_equal(cfg.mode, want);
-  ipc_config_clear(&cfg);
-}
-
 static void test_modes(void **state) {
   (void)state;
-  expect_mode(NOARGS, PTD_MODE_SOCKS5);
-  expect_mode(ARGS("-mode="), PTD_MODE_SOCKS5);
-  expect_mode(ARGS("-mode", "Socks5"), PTD_MODE_SOCKS5);
-  expect_mode(ARGS("-mode", "stun", "-target", "1.2.3.4:3478"), PTD_MODE_STUN);
-  expect_mode(ARGS("-transparent", "-target", "1.2.3.4:1"), PTD_MODE_TRANSPARENT_TCP);
-  expect_mode(ARGS("-udp", "-target", "1.2.3.4:1"), PTD_MODE_STUN);
-  expect_mode(ARGS("-udp", "-transparent", "-target", "1.2.3.4:1"),
-              PTD_MODE_TRANSPARENT_UDP);
-  expect_mode(ARGS("-mode", "transparent-TCP", "-transparent", "-target", "1.2.3.4:1"),
-              PTD_MODE_TRANSPARENT_TCP);
-  expect_mode(ARGS("-mode", "transparent-udp", "-transparent", "-udp", "-target", "h.ex:1"),
-              PTD_MODE_TRANSPARENT_UDP);
-  expect_mode(ARGS("-transparent=false", "-udp=0"), PTD_MODE_SOCKS5);
+  EXPECT_FIELD(mode, NOARGS, ENV(CLIENT_ENV), PTD_MODE_SOCKS5);
+  EXPECT_FIELD(mode, ARGS("-mode="), ENV(CLIENT_ENV), PTD_MODE_SOCKS5);
+  EXPECT_FIELD(mode, ARGS("-mode", "Socks5"), ENV(CLIENT_ENV), PTD_MODE_SOCKS5);
+  EXPECT_FIELD(mode, ARGS("-mode", "stun", "-target", "1.2.3.4:3478"), ENV(CLIENT_ENV),
+               PTD_MODE_STUN);
+  EXPECT_FIELD(mode, ARGS("-transparent", "-target", "1.2.3.4:1"), ENV(CLIENT_ENV),
+               PTD_MODE_TRANSPARENT_TCP);
+  EXPECT_FIELD(mode, ARGS("-udp", "-target", "1.2.3.4:1"), ENV(CLIENT_ENV), PTD_MODE_STUN);
+  EXPECT_FIELD(mode, ARGS("-udp", "-transparent", "-target", "1.2.3.4:1"), ENV(CLIENT_ENV),
+               PTD_MODE_TRANSPARENT_UDP);
+  EXPECT_FIELD(mode, ARGS("-mode", "transparent-TCP", "-transparent", "-target", "1.2.3.4:1"),
+               ENV(CLIENT_ENV), PTD_MODE_TRANSPARENT_TCP);
+  EXPECT_FIELD(mode, ARGS("-mode", "transparent-udp", "-transparent", "-udp", "-target", "h.ex:1"),
+               ENV(CLIENT_ENV), PTD_MODE_TRANSPARENT_UDP);
+  EXPECT_FIELD(mode, ARGS("-transparent=false", "-udp=0"), ENV(CLIENT_ENV), PTD_MODE_SOCKS5);
 
   build_err(ARGS("-mode", "STUN", "-transparent", "-target", "1.2.3.4:1"), ENV(CLIENT_ENV),
             "-mode STUN conflicts with -transparent");
-  build_err(ARGS("-mode", "socks5", "-udp"), ENV(CLIENT_ENV),
-            "-mode socks5 conflicts with -udp");
+  build_err(ARGS("-mode", "socks5", "-udp"), ENV(CLIENT_ENV), "-mode socks5 conflicts with -udp");
   build_err(ARGS("-mode", "stun", "-udp", "-transparent", "-target", "1.2.3.4:1"),
             ENV(CLIENT_ENV), "-mode STUN conflicts with -transparent and -udp");
   build_err(ARGS("-mode", "x"), ENV(CLIENT_ENV),
@@ -865,15 +842,9 @@ static void test_logging(void **state) {
   assert_true(cfg.unsafe_logging);
   ipc_config_clear(&cfg);
 
-  build_ok(ARGS("-logLevel=ERROR"), ENV(CLIENT_ENV), &cfg);
-  assert_int_equal(cfg.log_level, PTD_LOG_ERROR);
-  ipc_config_clear(&cfg);
-  build_ok(ARGS("-logLevel=Info"), ENV(CLIENT_ENV), &cfg);
-  assert_int_equal(cfg.log_level, PTD_LOG_INFO);
-  ipc_config_clear(&cfg);
-  build_ok(ARGS("-logLevel="), ENV(CLIENT_ENV), &cfg);
-  assert_int_equal(cfg.log_level, PTD_LOG_WARN);
-  ipc_config_clear(&cfg);
+  EXPECT_FIELD(log_level, ARGS("-logLevel=ERROR"), ENV(CLIENT_ENV), PTD_LOG_ERROR);
+  EXPECT_FIELD(log_level, ARGS("-logLevel=Info"), ENV(CLIENT_ENV), PTD_LOG_INFO);
+  EXPECT_FIELD(log_level, ARGS("-logLevel="), ENV(CLIENT_ENV), PTD_LOG_WARN);
 
   build_err(ARGS("-logLevel", "verbose"), ENV(CLIENT_ENV),
             "bad log level \"verbose\" in -logLevel: want ERROR, WARN, INFO or DEBUG");

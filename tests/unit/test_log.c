@@ -25,6 +25,8 @@
 #include "lib/addr.h"
 #include "lib/log.h"
 
+#include "testutil.h"
+
 #define TEST_SINK_MAX 16
 #define TEST_PATH_MAX 256
 
@@ -44,40 +46,28 @@ static void recording_sink(ptd_log_level_t level, const char *msg) {
 }
 
 typedef struct fixture {
-  char dir[64];
+  test_tmpdir_t dir; /* first: the fixture is made by test_tmpdir_fixture_new() */
   char path[TEST_PATH_MAX];
   char err[256];
 } fixture_t;
+_Static_assert(offsetof(fixture_t, dir) == 0, "test_tmpdir_fixture_new() fills the first member");
 
 static int setup(void **state) {
-  fixture_t *f = calloc(1, sizeof *f);
-  if (!f)
+  if (test_tmpdir_fixture_new(state, sizeof(fixture_t), "ptd-log") != 0)
     return -1;
-  snprintf(f->dir, sizeof f->dir, "/tmp/ptd-log-XXXXXX");
-  if (!mkdtemp(f->dir)) {
-    free(f);
-    return -1;
-  }
-  snprintf(f->path, sizeof f->path, "%s/ptdispatch.log", f->dir);
+  fixture_t *f = *state;
+  snprintf(f->path, sizeof f->path, "%s/ptdispatch.log", f->dir.path);
   memset(&sink_seen, 0, sizeof sink_seen);
-  *state = f;
   return 0;
 }
 
 static int teardown(void **state) {
-  fixture_t *f = *state;
   log_close();
   log_set_parent_sink(NULL);
   log_set_level(PTD_LOG_WARN);
   log_set_unsafe(false);
   memset(&sink_seen, 0, sizeof sink_seen);
-  char p[TEST_PATH_MAX];
-  unlink(f->path);
-  snprintf(p, sizeof p, "%s/target", f->dir);
-  unlink(p);
-  rmdir(f->dir);
-  free(f);
-  return 0;
+  return test_tmpdir_fixture_free(state);
 }
 
 /* The whole log file as text (caller frees). */
@@ -260,7 +250,7 @@ static void test_file_existing_0644_becomes_0600(void **state) {
   char *text = read_log(f->path);
   /* Opened for appending: the old content stays, first. */
   assert_true(strncmp(text, "old line\n", 9) == 0);
-  assert_non_null(strstr(text + 9, "appended"));
+  assert_contains(text + 9, "appended");
   free(text);
 }
 
@@ -278,13 +268,13 @@ static void test_file_lines(void **state) {
   char *l2 = strchr(l1, '\n') + 1;
   char *l3 = strchr(l2, '\n') + 1;
   l2[-1] = l3[-1] = '\0';
-  assert_non_null(strstr(l1, "ERROR"));
-  assert_non_null(strstr(l1, "boom 7"));
-  assert_non_null(strstr(l2, "WARN"));
-  assert_non_null(strstr(l2, "careful now"));
-  assert_non_null(strstr(l3, "INFO"));
-  assert_non_null(strstr(l3, "fyi"));
-  assert_null(strstr(l3, "hidden"));
+  assert_contains(l1, "ERROR");
+  assert_contains(l1, "boom 7");
+  assert_contains(l2, "WARN");
+  assert_contains(l2, "careful now");
+  assert_contains(l3, "INFO");
+  assert_contains(l3, "fyi");
+  assert_lacks(l3, "hidden");
   free(text);
 }
 
@@ -300,10 +290,10 @@ static void test_file_and_sink_together(void **state) {
   log_warn("wrn");
   char *text = read_log(f->path);
   assert_int_equal(count_lines(text), 3);
-  assert_non_null(strstr(text, "DEBUG"));
-  assert_non_null(strstr(text, "dbg"));
-  assert_non_null(strstr(text, "inf"));
-  assert_non_null(strstr(text, "wrn"));
+  assert_contains(text, "DEBUG");
+  assert_contains(text, "dbg");
+  assert_contains(text, "inf");
+  assert_contains(text, "wrn");
   free(text);
   assert_int_equal(sink_seen.n, 1);
   assert_string_equal(sink_seen.msg[0], "wrn");
@@ -317,25 +307,25 @@ static void test_file_closed_stops_writing(void **state) {
   log_close(); /* twice is fine */
   log_error("after");
   char *text = read_log(f->path);
-  assert_non_null(strstr(text, "before"));
-  assert_null(strstr(text, "after"));
+  assert_contains(text, "before");
+  assert_lacks(text, "after");
   free(text);
 }
 
 static void test_file_open_fails(void **state) {
   fixture_t *f = *state;
   char p[TEST_PATH_MAX];
-  snprintf(p, sizeof p, "%s/no/such/dir/x.log", f->dir);
+  snprintf(p, sizeof p, "%s/no/such/dir/x.log", f->dir.path);
   f->err[0] = '\0';
   assert_int_equal(log_open_file(p, f->err, sizeof f->err), -1);
-  assert_non_null(strstr(f->err, p)); /* the error names the path */
+  assert_contains(f->err, p); /* the error names the path */
 }
 
 /* A planted symlink must not redirect the log. */
 static void test_file_symlink_refused(void **state) {
   fixture_t *f = *state;
   char target[TEST_PATH_MAX];
-  snprintf(target, sizeof target, "%s/target", f->dir);
+  snprintf(target, sizeof target, "%s/target", f->dir.path);
   int fd = open(target, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   assert_true(fd >= 0);
   close(fd);
@@ -349,48 +339,31 @@ static void test_file_symlink_refused(void **state) {
 
 /* ---- addresses ---- */
 
+/* log_addr() writes into buf and returns it, holding want. */
+static void assert_log_addr(const struct sockaddr *sa, const char *want) {
+  char buf[ADDR_TEXT_MAX];
+  const char *got = log_addr(sa, buf);
+  assert_ptr_equal(got, buf);
+  assert_string_equal(got, want);
+}
+
 static void test_addr_scrubbed_by_default(void **state) {
   (void)state;
-  struct sockaddr_in sin;
-  memset(&sin, 0, sizeof sin);
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons(5555);
-  assert_int_equal(inet_pton(AF_INET, "127.0.0.2", &sin.sin_addr), 1);
-  char buf[ADDR_TEXT_MAX];
-  const char *got = log_addr((const struct sockaddr *)&sin, buf);
-  assert_ptr_equal(got, buf);
-  assert_string_equal(got, "[scrubbed]");
-
-  struct sockaddr_in6 sin6;
-  memset(&sin6, 0, sizeof sin6);
-  sin6.sin6_family = AF_INET6;
-  sin6.sin6_port = htons(80);
-  assert_int_equal(inet_pton(AF_INET6, "::1", &sin6.sin6_addr), 1);
-  assert_string_equal(log_addr((const struct sockaddr *)&sin6, buf), "[scrubbed]");
+  struct sockaddr_storage v4 = test_sockaddr("127.0.0.2", 5555);
+  struct sockaddr_storage v6 = test_sockaddr("::1", 80);
+  assert_log_addr((const struct sockaddr *)&v4, "[scrubbed]");
+  assert_log_addr((const struct sockaddr *)&v6, "[scrubbed]");
 }
 
 static void test_addr_unsafe(void **state) {
   (void)state;
+  struct sockaddr_storage v4 = test_sockaddr("127.0.0.2", 5555);
+  struct sockaddr_storage v6 = test_sockaddr("::1", 80);
   log_set_unsafe(true);
-  struct sockaddr_in sin;
-  memset(&sin, 0, sizeof sin);
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons(5555);
-  assert_int_equal(inet_pton(AF_INET, "127.0.0.2", &sin.sin_addr), 1);
-  char buf[ADDR_TEXT_MAX];
-  const char *got = log_addr((const struct sockaddr *)&sin, buf);
-  assert_ptr_equal(got, buf);
-  assert_string_equal(got, "127.0.0.2:5555");
-
-  struct sockaddr_in6 sin6;
-  memset(&sin6, 0, sizeof sin6);
-  sin6.sin6_family = AF_INET6;
-  sin6.sin6_port = htons(80);
-  assert_int_equal(inet_pton(AF_INET6, "::1", &sin6.sin6_addr), 1);
-  assert_string_equal(log_addr((const struct sockaddr *)&sin6, buf), "[::1]:80");
-
+  assert_log_addr((const struct sockaddr *)&v4, "127.0.0.2:5555");
+  assert_log_addr((const struct sockaddr *)&v6, "[::1]:80");
   log_set_unsafe(false);
-  assert_string_equal(log_addr((const struct sockaddr *)&sin6, buf), "[scrubbed]");
+  assert_log_addr((const struct sockaddr *)&v6, "[scrubbed]");
 }
 
 int main(void) {

@@ -23,6 +23,8 @@
 #include "lib/kvlist.h"
 #include "lib/log.h"
 
+#include "testutil.h"
+
 #define TEST_CAPTURE_MAX 16384
 
 typedef struct capture {
@@ -84,24 +86,6 @@ static size_t count_char(const char *s, char ch) {
   return n;
 }
 
-static struct sockaddr_in sa_v4(const char *ip, uint16_t port) {
-  struct sockaddr_in sin;
-  memset(&sin, 0, sizeof sin);
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons(port);
-  assert_int_equal(inet_pton(AF_INET, ip, &sin.sin_addr), 1);
-  return sin;
-}
-
-static struct sockaddr_in6 sa_v6(const char *ip, uint16_t port) {
-  struct sockaddr_in6 sin6;
-  memset(&sin6, 0, sizeof sin6);
-  sin6.sin6_family = AF_INET6;
-  sin6.sin6_port = htons(port);
-  assert_int_equal(inet_pton(AF_INET6, ip, &sin6.sin6_addr), 1);
-  return sin6;
-}
-
 /* ---- lines that go to stdout only ---- */
 
 static void test_version(void **state) {
@@ -128,16 +112,16 @@ static void test_status_version(void **state) {
 
 static void test_cmethod_ipv4(void **state) {
   capture_t *c = *state;
-  struct sockaddr_in sin = sa_v4("127.0.0.1", 1080);
-  ipc_msg_cmethod("plain", "socks5", (const struct sockaddr *)&sin);
+  struct sockaddr_storage v4 = test_sockaddr("127.0.0.1", 1080);
+  ipc_msg_cmethod("plain", "socks5", (const struct sockaddr *)&v4);
   assert_string_equal(out_text(c), "CMETHOD plain socks5 127.0.0.1:1080\n");
   assert_string_equal(err_text(c), "");
 }
 
 static void test_cmethod_ipv6(void **state) {
   capture_t *c = *state;
-  struct sockaddr_in6 sin6 = sa_v6("::1", 5);
-  ipc_msg_cmethod("obfs4", "socks5", (const struct sockaddr *)&sin6);
+  struct sockaddr_storage v6 = test_sockaddr("::1", 5);
+  ipc_msg_cmethod("obfs4", "socks5", (const struct sockaddr *)&v6);
   assert_string_equal(out_text(c), "CMETHOD obfs4 socks5 [::1]:5\n");
   assert_string_equal(err_text(c), "");
 }
@@ -152,12 +136,12 @@ static void test_done_lines(void **state) {
 
 static void test_smethod_no_args(void **state) {
   capture_t *c = *state;
-  struct sockaddr_in sin = sa_v4("0.0.0.0", 4433);
-  ipc_msg_smethod("plain", (const struct sockaddr *)&sin, NULL);
+  struct sockaddr_storage v4 = test_sockaddr("0.0.0.0", 4433);
+  ipc_msg_smethod("plain", (const struct sockaddr *)&v4, NULL);
   kvlist_t *empty = kvlist_new();
   assert_non_null(empty);
-  struct sockaddr_in6 sin6 = sa_v6("::", 443);
-  ipc_msg_smethod("plain", (const struct sockaddr *)&sin6, empty);
+  struct sockaddr_storage v6 = test_sockaddr("::", 443);
+  ipc_msg_smethod("plain", (const struct sockaddr *)&v6, empty);
   kvlist_free(empty);
   assert_string_equal(out_text(c), "SMETHOD plain 0.0.0.0:4433\n"
                                    "SMETHOD plain [::]:443\n");
@@ -170,8 +154,8 @@ static void test_smethod_with_args(void **state) {
   assert_non_null(args);
   assert_int_equal(kvlist_add(args, "k", "v"), 0);
   assert_int_equal(kvlist_add(args, "k2", "a,b=c\\d"), 0);
-  struct sockaddr_in sin = sa_v4("192.0.2.7", 9000);
-  ipc_msg_smethod("obfs4", (const struct sockaddr *)&sin, args);
+  struct sockaddr_storage v4 = test_sockaddr("192.0.2.7", 9000);
+  ipc_msg_smethod("obfs4", (const struct sockaddr *)&v4, args);
   kvlist_free(args);
   assert_string_equal(out_text(c), "SMETHOD obfs4 192.0.2.7:9000 ARGS:k=v,k2=a\\,b\\=c\\\\d\n");
   assert_string_equal(err_text(c), "");
@@ -239,14 +223,14 @@ static void test_error_text_newline_sanitized(void **state) {
 
 static void test_every_message_is_one_line(void **state) {
   capture_t *c = *state;
-  struct sockaddr_in sin = sa_v4("127.0.0.1", 1);
+  struct sockaddr_storage v4 = test_sockaddr("127.0.0.1", 1);
   ipc_msg_version("1\n2");
   ipc_msg_version_error("a\nb");
   ipc_msg_env_error("a\nb");
   ipc_msg_proxy_error("a\nb");
-  ipc_msg_cmethod("t\nx", "socks5\n", (const struct sockaddr *)&sin);
+  ipc_msg_cmethod("t\nx", "socks5\n", (const struct sockaddr *)&v4);
   ipc_msg_cmethod_error("t\nx", "a\nb");
-  ipc_msg_smethod("t\nx", (const struct sockaddr *)&sin, NULL);
+  ipc_msg_smethod("t\nx", (const struct sockaddr *)&v4, NULL);
   ipc_msg_smethod_error("t\nx", "a\nb");
   ipc_msg_log(PTD_LOG_ERROR, "a\nb");
   const char *out = out_text(c);

@@ -11,6 +11,8 @@
 #include "ipc/options.h"
 #include "ipc/settings.h"
 
+#include "testutil.h"
+
 /* Checks that transport t has exactly the n key/value pairs in kv, in
  * order (kv holds key, value, key, value, ...). */
 static void expect_kv(const ipc_options_t *o, const char *t, size_t n,
@@ -158,8 +160,8 @@ static void test_errors(void **state) {
     ipc_options_t o = {0};
     char err[1024] = "";
     assert_int_equal(ipc_options_parse(text, &o, err, sizeof err), -1);
-    assert_non_null(strstr(err, "duplicate key \"kkkk"));
-    assert_non_null(strstr(err, "\"... for transport \"t\""));
+    assert_contains(err, "duplicate key \"kkkk");
+    assert_contains(err, "\"... for transport \"t\"");
     assert_true(strlen(err) < IPC_QUOTE_MAX + 64);
   }
 }
@@ -321,7 +323,7 @@ static void test_json_errors(void **state) {
     assert_int_equal(ipc_options_parse_json("{\"private-key\": s3cr3tvalue}", one, 1, &o,
                                             err, sizeof err),
                      -1);
-    assert_null(strstr(err, "s3cr3t"));
+    assert_lacks(err, "s3cr3t");
   }
   json_bad("[]", one, 1, "options JSON must be an object");
   json_bad("\"obfs4\"", one, 1, "options JSON must be an object");

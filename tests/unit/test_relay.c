@@ -12,8 +12,6 @@
  * ends with nonblocking calls. Every wait is bounded by an iteration count
  * and by a wall-clock limit per test, and fails with the name of what it was
  * waiting for. Streams are pseudo-random bytes compared as they arrive. */
-#include <errno.h>
-#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -39,10 +37,11 @@
 #include "net/relay.h"
 #include "transports/transport.h"
 
+#include "testutil.h"
+
 #define MIB (1024 * 1024)
 #define WAIT_MAX_ITERATIONS 200000 /* per wait */
 #define TEST_MAX_SECONDS 20        /* per test */
-#define IO_CHUNK 65536
 /* How many loop passes with no byte accepted count as "the sender is
  * blocked for good". */
 #define STALL_ITERATIONS 3000
@@ -60,7 +59,7 @@ typedef struct flow {
 } flow_t;
 
 typedef struct harness {
-  struct event_base *base;
+  test_loop_t loop;
   int app; /* the test's end of app <-> relayA */
   int far; /* the test's end of relayB <-> far */
   relay_t *relay;
@@ -71,10 +70,6 @@ typedef struct harness {
   relay_stats_t stats;
   bool reason_null;
   char reason[128];
-  /* loop bounds */
-  struct timespec t0;
-  long iterations;
-  const char *waiting_for;
   flow_t up;   /* app -> far */
   flow_t down; /* far -> app */
 } harness_t;
@@ -85,45 +80,22 @@ typedef struct relay_opts {
   unsigned idle_s; /* relay idle timeout */
 } relay_opts_t;
 
-/* libevent reports misuse (a bufferevent freed twice, ...) only as a log
- * line; count those and fail the test on any. */
-static int g_ev_warnings;
-static char g_ev_last_warning[256];
-
-static void on_libevent_log(int severity, const char *msg) {
-  if (severity < EVENT_LOG_WARN)
-    return;
-  g_ev_warnings++;
-  snprintf(g_ev_last_warning, sizeof g_ev_last_warning, "%s", msg);
-}
+/* The two relays every scenario runs over: socket bufferevents on both
+ * sides, and the same with relayB behind the plain codec. */
+static const relay_opts_t socket_relay = {0};
+static const relay_opts_t codec_relay = {.codec = true};
 
 /* ---- plumbing ---- */
-
-static void fill_pseudo_random(uint8_t *p, size_t len, uint32_t seed) {
-  uint32_t x = seed ? seed : 1;
-  for (size_t i = 0; i < len; i++) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    p[i] = (uint8_t)(x >> 24);
-  }
-}
 
 static void flow_init(flow_t *f, size_t len, uint32_t seed) {
   memset(f, 0, sizeof *f);
   f->len = len;
-  if (len) {
-    f->data = malloc(len);
-    assert_non_null(f->data);
-    fill_pseudo_random(f->data, len, seed);
-  }
+  if (len)
+    f->data = test_pattern_new(len, seed);
 }
 
-static void set_nonblock(int fd) {
-  int fl = fcntl(fd, F_GETFL);
-  assert_true(fl >= 0);
-  assert_int_equal(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
-}
+/* The receiving end has seen its connection end, cleanly or not. */
+static bool flow_closed(const flow_t *f) { return f->eof || f->reset; }
 
 /* A connected TCP pair on 127.0.0.1. */
 static void tcp_pair(int fds[2]) {
@@ -147,94 +119,45 @@ static void tcp_pair(int fds[2]) {
   fds[1] = c;
 }
 
-static double elapsed_s(const harness_t *h) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (double)(now.tv_sec - h->t0.tv_sec) + (double)(now.tv_nsec - h->t0.tv_nsec) / 1e9;
-}
-
-static void begin_wait(harness_t *h, const char *what) {
-  h->iterations = 0;
-  h->waiting_for = what;
-}
-
-/* One nonblocking pass of the event loop, within the bounds. */
-static void step(harness_t *h) {
-  if (++h->iterations > WAIT_MAX_ITERATIONS)
-    fail_msg("gave up waiting for %s after %d loop iterations (up: sent %zu got %zu; "
-             "down: sent %zu got %zu; done calls %d)",
-             h->waiting_for, WAIT_MAX_ITERATIONS, h->up.sent, h->up.recvd, h->down.sent,
-             h->down.recvd, h->done_calls);
-  if (elapsed_s(h) > TEST_MAX_SECONDS)
-    fail_msg("gave up waiting for %s after %d s (up: sent %zu got %zu; down: sent %zu got "
-             "%zu; done calls %d)",
-             h->waiting_for, TEST_MAX_SECONDS, h->up.sent, h->up.recvd, h->down.sent,
-             h->down.recvd, h->done_calls);
-  assert_true(event_base_loop(h->base, EVLOOP_NONBLOCK) >= 0);
+/* For a give-up message: how far both flows and done() got. */
+static void describe_progress(const void *arg, char *out, size_t cap) {
+  const harness_t *h = arg;
+  snprintf(out, cap, " (up: sent %zu got %zu; down: sent %zu got %zu; done calls %d)", h->up.sent,
+           h->up.recvd, h->down.sent, h->down.recvd, h->done_calls);
 }
 
 /* Writes what the socket takes of f's unsent bytes. Returns bytes taken. */
 static size_t write_some(int fd, flow_t *f) {
-  size_t total = 0;
-  while (fd >= 0 && f->sent < f->len && !f->write_failed) {
-    size_t n = f->len - f->sent;
-    if (n > IO_CHUNK)
-      n = IO_CHUNK;
-    ssize_t w = write(fd, f->data + f->sent, n);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        break;
-      if (errno == EPIPE || errno == ECONNRESET) {
-        f->write_failed = true;
-        break;
-      }
-      fail_msg("write: %s", strerror(errno));
-    }
-    f->sent += (size_t)w;
-    total += (size_t)w;
-  }
-  return total;
+  if (fd < 0 || f->write_failed)
+    return 0;
+  return test_write_some(fd, f->data, f->len, &f->sent, &f->write_failed);
+}
+
+/* Takes bytes that arrived for the flow arg, checking them against what
+ * was sent. */
+static void check_arrived(void *arg, const uint8_t *p, size_t n) {
+  flow_t *f = arg;
+  if (f->recvd + n > f->sent)
+    fail_msg("received %zu bytes but only %zu were sent", f->recvd + n, f->sent);
+  if (memcmp(p, f->data + f->recvd, n) != 0)
+    fail_msg("received bytes differ from sent bytes in [%zu, %zu)", f->recvd, f->recvd + n);
+  f->recvd += n;
 }
 
 /* Reads whatever has arrived for f and checks it against what was sent. */
-static size_t read_some(int fd, flow_t *f) {
-  uint8_t buf[IO_CHUNK];
-  size_t total = 0;
-  while (fd >= 0 && !f->eof && !f->reset) {
-    ssize_t r = read(fd, buf, sizeof buf);
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        break;
-      if (errno == ECONNRESET) {
-        f->reset = true;
-        break;
-      }
-      fail_msg("read: %s", strerror(errno));
-    }
-    if (r == 0) {
-      f->eof = true;
-      break;
-    }
-    if (f->recvd + (size_t)r > f->sent)
-      fail_msg("received %zu bytes but only %zu were sent", f->recvd + (size_t)r, f->sent);
-    if (memcmp(buf, f->data + f->recvd, (size_t)r) != 0)
-      fail_msg("received bytes differ from sent bytes in [%zu, %zu)", f->recvd,
-               f->recvd + (size_t)r);
-    f->recvd += (size_t)r;
-    total += (size_t)r;
-  }
-  return total;
+static void read_some(int fd, flow_t *f) {
+  if (fd < 0 || flow_closed(f))
+    return;
+  test_read_end_t end = test_read_some(fd, check_arrived, f, true);
+  f->eof = end == TEST_READ_EOF;
+  f->reset = end == TEST_READ_RESET;
 }
 
 /* Moves both flows as far as the sockets allow, then runs one loop pass. */
 static void pump(harness_t *h) {
   write_some(h->app, &h->up);
   write_some(h->far, &h->down);
-  step(h);
+  test_loop_step(&h->loop);
   read_some(h->far, &h->up);
   read_some(h->app, &h->down);
 }
@@ -249,23 +172,26 @@ static void on_done(void *ctx, const relay_stats_t *stats, const char *reason) {
   h->relay = NULL; /* freed itself */
 }
 
-static void start_relay(harness_t *h, const relay_opts_t *o) {
+/* Makes the two socket pairs of the topology above, keeps the test's ends
+ * in h, and returns relayA's and relayB's bufferevents (relayB's behind the
+ * plain codec if o asks), not yet relaying. */
+static void make_relay_ends(harness_t *h, const relay_opts_t *o, struct bufferevent **a,
+                            struct bufferevent **b) {
   int p1[2], p2[2];
-  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p1), 0);
-  if (o->tcp_far)
+  test_socketpair_nonblock(p1);
+  if (o->tcp_far) {
     tcp_pair(p2);
-  else
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p2), 0);
+    test_set_nonblock(p2[0]);
+    test_set_nonblock(p2[1]);
+  } else {
+    test_socketpair_nonblock(p2);
+  }
   h->app = p1[0];
   h->far = p2[1];
-  for (int i = 0; i < 2; i++) {
-    set_nonblock(p1[i]);
-    set_nonblock(p2[i]);
-  }
-  struct bufferevent *a = bufferevent_socket_new(h->base, p1[1], BEV_OPT_CLOSE_ON_FREE);
-  struct bufferevent *b = bufferevent_socket_new(h->base, p2[0], BEV_OPT_CLOSE_ON_FREE);
-  assert_non_null(a);
-  assert_non_null(b);
+  *a = bufferevent_socket_new(h->loop.base, p1[1], BEV_OPT_CLOSE_ON_FREE);
+  *b = bufferevent_socket_new(h->loop.base, p2[0], BEV_OPT_CLOSE_ON_FREE);
+  assert_non_null(*a);
+  assert_non_null(*b);
   if (o->codec) {
     h->plain = transport_find("plain");
     assert_non_null(h->plain);
@@ -276,27 +202,33 @@ static void start_relay(harness_t *h, const relay_opts_t *o) {
       fail_msg("plain server_new: %s", err);
     codec_t *c = h->plain->server_codec_new(h->srv);
     assert_non_null(c);
-    b = codec_stream_wrap(b, c);
-    assert_non_null(b);
+    *b = codec_stream_wrap(*b, c);
+    assert_non_null(*b);
   }
+}
+
+/* Starts the relay of the topology above. Returns h, for the scenario. */
+static harness_t *start_relay(harness_t *h, const relay_opts_t *o) {
+  struct bufferevent *a, *b;
+  make_relay_ends(h, o, &a, &b);
   h->relay = relay_start(a, b, o->idle_s, on_done, h);
   assert_non_null(h->relay);
+  return h;
 }
 
 static int setup(void **state) {
   harness_t *h = calloc(1, sizeof *h);
   if (!h)
     return -1;
-  h->base = event_base_new();
-  if (!h->base) {
+  if (test_loop_init(&h->loop, WAIT_MAX_ITERATIONS, TEST_MAX_SECONDS) != 0) {
     free(h);
     return -1;
   }
+  h->loop.describe = describe_progress;
+  h->loop.describe_arg = h;
   h->app = h->far = -1;
   h->reason_null = true;
-  g_ev_warnings = 0;
-  g_ev_last_warning[0] = '\0';
-  clock_gettime(CLOCK_MONOTONIC, &h->t0);
+  test_libevent_warnings_reset();
   *state = h;
   return 0;
 }
@@ -309,26 +241,57 @@ static int teardown(void **state) {
     close(h->app);
   if (h->far >= 0)
     close(h->far);
-  event_base_free(h->base); /* runs the bufferevents' deferred frees */
+  test_loop_free(&h->loop); /* runs the bufferevents' deferred frees */
   if (h->srv)
     h->plain->server_free(h->srv);
   free(h->up.data);
   free(h->down.data);
   free(h);
-  if (g_ev_warnings) {
-    fprintf(stderr, "libevent warned %d time(s), last: \"%s\"\n", g_ev_warnings,
-            g_ev_last_warning);
-    return -1;
-  }
-  return 0;
+  return test_libevent_warnings_check();
 }
 
 /* After done(), a few more passes must not call it again. */
 static void assert_done_once(harness_t *h) {
-  begin_wait(h, "quiet after done");
-  for (int i = 0; i < 200; i++)
-    step(h);
+  test_loop_begin_wait(&h->loop, "quiet after done");
+  test_loop_steps(&h->loop, 200);
   assert_int_equal(h->done_calls, 1);
+}
+
+/* Pumps until both test ends have seen their connection end. */
+static void wait_both_ends_closed(harness_t *h, const char *what) {
+  test_loop_begin_wait(&h->loop, what);
+  while (!(flow_closed(&h->up) && flow_closed(&h->down)))
+    pump(h);
+}
+
+/* Both test ends half-close: each sees EOF (no reset), and done() reports
+ * a clean finish, once, with exactly these counts. */
+static void half_close_both_and_finish(harness_t *h, size_t a_to_b, size_t b_to_a) {
+  assert_int_equal(shutdown(h->app, SHUT_WR), 0);
+  assert_int_equal(shutdown(h->far, SHUT_WR), 0);
+  test_loop_begin_wait(&h->loop, "EOF at both ends and done() after both half-closes");
+  while (!(h->up.eof && h->down.eof && h->done_calls > 0))
+    pump(h);
+  assert_false(h->up.reset || h->down.reset);
+  assert_done_once(h);
+  assert_true(h->reason_null);
+  assert_int_equal(h->stats.a_to_b, a_to_b);
+  assert_int_equal(h->stats.b_to_a, b_to_a);
+}
+
+/* Writes f from fd, with nobody reading at the other end, until the socket
+ * has taken nothing for STALL_ITERATIONS passes. Fails if it takes all of
+ * f: then nothing pushed back. */
+static void write_until_blocked(harness_t *h, int fd, flow_t *f) {
+  test_loop_begin_wait(&h->loop, "the writer to block");
+  int idle = 0;
+  while (idle < STALL_ITERATIONS) {
+    size_t n = write_some(fd, f);
+    test_loop_step(&h->loop);
+    idle = n ? 0 : idle + 1;
+    if (f->sent == f->len)
+      fail_msg("all %zu bytes were accepted while nobody read: no backpressure", f->len);
+  }
 }
 
 /* ---- scenarios, shared by the plain and codec variants ---- */
@@ -338,22 +301,13 @@ static void assert_done_once(harness_t *h) {
 static void run_flow(harness_t *h, size_t len) {
   flow_init(&h->up, len, 0x1234);
   flow_init(&h->down, len, 0xBEEF);
-  begin_wait(h, "both flows delivered");
+  test_loop_begin_wait(&h->loop, "both flows delivered");
   while (h->up.recvd < len || h->down.recvd < len) {
     pump(h);
     assert_false(h->up.eof || h->down.eof || h->up.reset || h->down.reset);
     assert_int_equal(h->done_calls, 0);
   }
-  assert_int_equal(shutdown(h->app, SHUT_WR), 0);
-  assert_int_equal(shutdown(h->far, SHUT_WR), 0);
-  begin_wait(h, "EOF at both ends and done()");
-  while (!(h->up.eof && h->down.eof && h->done_calls > 0))
-    pump(h);
-  assert_false(h->up.reset || h->down.reset);
-  assert_done_once(h);
-  assert_true(h->reason_null);
-  assert_int_equal(h->stats.a_to_b, len);
-  assert_int_equal(h->stats.b_to_a, len);
+  half_close_both_and_finish(h, len, len);
 }
 
 /* app half-closes: far sees the bytes then EOF while far -> app still
@@ -364,11 +318,11 @@ static void run_half_close(harness_t *h) {
   flow_init(&h->down, down_len, 8);
   h->down.len = 0; /* far says nothing until app has half-closed */
 
-  begin_wait(h, "app -> far bytes");
+  test_loop_begin_wait(&h->loop, "app -> far bytes");
   while (h->up.sent < up_len)
     pump(h);
   assert_int_equal(shutdown(h->app, SHUT_WR), 0);
-  begin_wait(h, "far to read everything, then EOF");
+  test_loop_begin_wait(&h->loop, "far to read everything, then EOF");
   while (!h->up.eof)
     pump(h);
   assert_int_equal(h->up.recvd, up_len);
@@ -376,7 +330,7 @@ static void run_half_close(harness_t *h) {
   assert_int_equal(h->done_calls, 0);
 
   h->down.len = down_len;
-  begin_wait(h, "far -> app after the half-close");
+  test_loop_begin_wait(&h->loop, "far -> app after the half-close");
   while (h->down.recvd < down_len)
     pump(h);
   assert_false(h->down.eof);
@@ -384,7 +338,7 @@ static void run_half_close(harness_t *h) {
 
   assert_int_equal(close(h->far), 0);
   h->far = -1;
-  begin_wait(h, "EOF at app and done() after far closed");
+  test_loop_begin_wait(&h->loop, "EOF at app and done() after far closed");
   while (!(h->down.eof && h->done_calls > 0))
     pump(h);
   assert_false(h->down.reset);
@@ -405,15 +359,7 @@ static void run_backpressure(harness_t *h, bool app_to_far) {
   int rfd = app_to_far ? h->far : h->app;
   flow_init(f, len, 0xC0FFEE);
 
-  begin_wait(h, "the writer to block");
-  int idle = 0;
-  while (idle < STALL_ITERATIONS) {
-    size_t n = write_some(wfd, f);
-    step(h);
-    idle = n ? 0 : idle + 1;
-    if (f->sent == len)
-      fail_msg("all %zu bytes were accepted while nobody read: no backpressure", len);
-  }
+  write_until_blocked(h, wfd, f);
   /* Socket buffers on both pairs plus about 2 x RELAY_HIGH_WATER in the
    * relay: a few hundred KiB to about 1.5 MiB on Linux. */
   if (f->sent >= 4 * MIB)
@@ -421,61 +367,93 @@ static void run_backpressure(harness_t *h, bool app_to_far) {
   assert_int_equal(f->recvd, 0);
   assert_int_equal(h->done_calls, 0);
 
-  begin_wait(h, "everything to arrive after the reader drains");
+  test_loop_begin_wait(&h->loop, "everything to arrive after the reader drains");
   while (f->recvd < len) {
     write_some(wfd, f);
-    step(h);
+    test_loop_step(&h->loop);
     read_some(rfd, f);
     assert_false(f->eof || f->reset);
   }
-  assert_int_equal(shutdown(h->app, SHUT_WR), 0);
-  assert_int_equal(shutdown(h->far, SHUT_WR), 0);
-  begin_wait(h, "done() after both half-closes");
-  while (!(h->up.eof && h->down.eof && h->done_calls > 0))
+  half_close_both_and_finish(h, app_to_far ? len : 0, app_to_far ? 0 : len);
+}
+
+/* far closes while bytes from app wait unread in its socket, with an RST
+ * (linger_zero: SO_LINGER 0, for TCP) or plainly (AF_UNIX then resets the
+ * peer by itself): done() reports a reason, and app is closed. */
+static void run_far_closes_unread(harness_t *h, bool linger_zero, uint32_t seed) {
+  flow_init(&h->up, 65536, seed);
+  flow_init(&h->down, 0, seed + 1);
+  test_loop_begin_wait(&h->loop, "unread bytes waiting at far");
+  int pending = 0;
+  while (pending <= 0) {
+    write_some(h->app, &h->up);
+    test_loop_step(&h->loop);
+    assert_int_equal(ioctl(h->far, FIONREAD, &pending), 0);
+  }
+  if (linger_zero) {
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    assert_int_equal(setsockopt(h->far, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+  }
+  assert_int_equal(close(h->far), 0);
+  h->far = -1;
+  test_loop_begin_wait(&h->loop, "done() after far closed with unread bytes");
+  while (h->done_calls == 0)
+    pump(h);
+  if (h->reason_null)
+    fail_msg("a connection closed with unread bytes was reported as a clean finish");
+  assert_true(strlen(h->reason) > 0);
+  test_loop_begin_wait(&h->loop, "app to see its connection closed");
+  while (!flow_closed(&h->down))
     pump(h);
   assert_done_once(h);
-  assert_true(h->reason_null);
-  assert_int_equal(h->stats.a_to_b, app_to_far ? len : 0);
-  assert_int_equal(h->stats.b_to_a, app_to_far ? 0 : len);
+}
+
+/* relay_abort once traffic flows both ways tears everything down without
+ * done(); the sockets close (both test ends see EOF or reset) and ASan sees
+ * no leak. */
+static void run_abort(harness_t *h, size_t len, uint32_t seed) {
+  flow_init(&h->up, len, seed);
+  flow_init(&h->down, len, seed + 1);
+  test_loop_begin_wait(&h->loop, "some traffic before the abort");
+  while (h->up.recvd < 1000 || h->down.recvd < 1000)
+    pump(h);
+  relay_abort(h->relay);
+  h->relay = NULL;
+  h->up.len = h->up.sent; /* stop writing */
+  h->down.len = h->down.sent;
+  wait_both_ends_closed(h, "both ends closed after the abort");
+  assert_int_equal(h->done_calls, 0);
 }
 
 /* ---- tests ---- */
 
 static void test_flow_both_ways(void **state) {
-  harness_t *h = *state;
-  relay_opts_t o = {0};
-  start_relay(h, &o);
-  run_flow(h, 4 * MIB);
+  run_flow(start_relay(*state, &socket_relay), 4 * MIB);
 }
 
 static void test_half_close(void **state) {
-  harness_t *h = *state;
-  relay_opts_t o = {0};
-  start_relay(h, &o);
-  run_half_close(h);
+  run_half_close(start_relay(*state, &socket_relay));
 }
 
 /* Half-close the other way round: far shuts first. */
 static void test_half_close_from_far(void **state) {
-  harness_t *h = *state;
-  relay_opts_t o = {0};
-  start_relay(h, &o);
+  harness_t *h = start_relay(*state, &socket_relay);
   flow_init(&h->up, 100000, 3);
   flow_init(&h->down, 100000, 4);
-  begin_wait(h, "far -> app bytes");
+  test_loop_begin_wait(&h->loop, "far -> app bytes");
   while (h->down.sent < h->down.len)
     pump(h);
   assert_int_equal(shutdown(h->far, SHUT_WR), 0);
-  begin_wait(h, "app to read everything, then EOF");
+  test_loop_begin_wait(&h->loop, "app to read everything, then EOF");
   while (!h->down.eof)
     pump(h);
   assert_int_equal(h->down.recvd, h->down.len);
-  begin_wait(h, "app -> far after the half-close");
+  test_loop_begin_wait(&h->loop, "app -> far after the half-close");
   while (h->up.recvd < h->up.len)
     pump(h);
   assert_int_equal(h->done_calls, 0);
   assert_int_equal(shutdown(h->app, SHUT_WR), 0);
-  begin_wait(h, "far EOF and done()");
+  test_loop_begin_wait(&h->loop, "far EOF and done()");
   while (!(h->up.eof && h->done_calls > 0))
     pump(h);
   assert_done_once(h);
@@ -487,134 +465,44 @@ static void test_half_close_from_far(void **state) {
 /* Nothing sent at all: immediate EOF from both ends is still a clean
  * finish with zero counts. */
 static void test_empty_close(void **state) {
-  harness_t *h = *state;
-  relay_opts_t o = {0};
-  start_relay(h, &o);
-  assert_int_equal(shutdown(h->app, SHUT_WR), 0);
-  assert_int_equal(shutdown(h->far, SHUT_WR), 0);
-  begin_wait(h, "done() with nothing relayed");
-  while (!(h->up.eof && h->down.eof && h->done_calls > 0))
-    pump(h);
-  assert_done_once(h);
-  assert_true(h->reason_null);
-  assert_int_equal(h->stats.a_to_b, 0);
-  assert_int_equal(h->stats.b_to_a, 0);
+  half_close_both_and_finish(start_relay(*state, &socket_relay), 0, 0);
 }
 
 static void test_backpressure_app_to_far(void **state) {
-  harness_t *h = *state;
-  relay_opts_t o = {0};
-  start_relay(h, &o);
-  run_backpressure(h, true);
+  run_backpressure(start_relay(*state, &socket_relay), true);
 }
 
 static void test_backpressure_far_to_app(void **state) {
-  harness_t *h = *state;
-  relay_opts_t o = {0};
-  start_relay(h, &o);
-  run_backpressure(h, false);
+  run_backpressure(start_relay(*state, &socket_relay), false);
 }
 
-/* far resets the connection (RST: SO_LINGER 0 with unread data): done()
- * reports a reason, and app is closed. */
+/* far resets the connection (RST: SO_LINGER 0 with unread data). */
 static void test_error_far_reset(void **state) {
-  harness_t *h = *state;
-  relay_opts_t o = {.tcp_far = true};
-  start_relay(h, &o);
-  flow_init(&h->up, 65536, 11);
-  flow_init(&h->down, 0, 12);
-  begin_wait(h, "unread bytes waiting at far");
-  int pending = 0;
-  while (pending <= 0) {
-    write_some(h->app, &h->up);
-    step(h);
-    assert_int_equal(ioctl(h->far, FIONREAD, &pending), 0);
-  }
-  struct linger lg = {.l_onoff = 1, .l_linger = 0};
-  assert_int_equal(setsockopt(h->far, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
-  assert_int_equal(close(h->far), 0);
-  h->far = -1;
-  begin_wait(h, "done() after the reset");
-  while (h->done_calls == 0)
-    pump(h);
-  if (h->reason_null)
-    fail_msg("a reset connection was reported as a clean finish");
-  assert_true(strlen(h->reason) > 0);
-  begin_wait(h, "app to see its connection closed");
-  while (!(h->down.eof || h->down.reset))
-    pump(h);
-  assert_done_once(h);
+  const relay_opts_t tcp_far = {.tcp_far = true};
+  run_far_closes_unread(start_relay(*state, &tcp_far), true, 11);
 }
 
 /* The same over AF_UNIX: closing with unread data gives the peer
  * ECONNRESET. */
 static void test_error_far_closed_unread_unix(void **state) {
-  harness_t *h = *state;
-  relay_opts_t o = {0};
-  start_relay(h, &o);
-  flow_init(&h->up, 65536, 13);
-  flow_init(&h->down, 0, 14);
-  begin_wait(h, "unread bytes waiting at far");
-  int pending = 0;
-  while (pending <= 0) {
-    write_some(h->app, &h->up);
-    step(h);
-    assert_int_equal(ioctl(h->far, FIONREAD, &pending), 0);
-  }
-  assert_int_equal(close(h->far), 0);
-  h->far = -1;
-  begin_wait(h, "done() after the abrupt close");
-  while (h->done_calls == 0)
-    pump(h);
-  if (h->reason_null)
-    fail_msg("an abruptly closed connection was reported as a clean finish");
-  begin_wait(h, "app to see its connection closed");
-  while (!(h->down.eof || h->down.reset))
-    pump(h);
-  assert_done_once(h);
+  run_far_closes_unread(start_relay(*state, &socket_relay), false, 13);
 }
 
-/* relay_abort tears everything down without done(); the sockets close
- * (both test ends see EOF or reset) and ASan sees no leak. */
 static void test_abort(void **state) {
-  harness_t *h = *state;
-  relay_opts_t o = {0};
-  start_relay(h, &o);
-  flow_init(&h->up, 200000, 21);
-  flow_init(&h->down, 200000, 22);
-  begin_wait(h, "some traffic before the abort");
-  while (h->up.recvd < 1000 || h->down.recvd < 1000)
-    pump(h);
-  relay_abort(h->relay);
-  h->relay = NULL;
-  begin_wait(h, "both ends closed after the abort");
-  h->up.len = h->up.sent; /* stop writing */
-  h->down.len = h->down.sent;
-  while (!((h->up.eof || h->up.reset) && (h->down.eof || h->down.reset)))
-    pump(h);
-  assert_int_equal(h->done_calls, 0);
+  run_abort(start_relay(*state, &socket_relay), 200000, 21);
   relay_abort(NULL); /* accepted, does nothing */
 }
 
 /* Abort while the relay holds buffered bytes under backpressure: its
  * buffers must be freed too. */
 static void test_abort_with_buffered_data(void **state) {
-  harness_t *h = *state;
-  relay_opts_t o = {0};
-  start_relay(h, &o);
+  harness_t *h = start_relay(*state, &socket_relay);
   flow_init(&h->up, 4 * MIB, 23);
-  begin_wait(h, "the writer to block");
-  int idle = 0;
-  while (idle < STALL_ITERATIONS) {
-    size_t n = write_some(h->app, &h->up);
-    step(h);
-    idle = n ? 0 : idle + 1;
-  }
+  write_until_blocked(h, h->app, &h->up);
   relay_abort(h->relay);
   h->relay = NULL;
-  begin_wait(h, "passes after the abort");
-  for (int i = 0; i < 100; i++)
-    step(h);
+  test_loop_begin_wait(&h->loop, "passes after the abort");
+  test_loop_steps(&h->loop, 100);
   assert_int_equal(h->done_calls, 0);
 }
 
@@ -622,48 +510,31 @@ static void test_abort_with_buffered_data(void **state) {
  * relayed too. */
 static void test_prebuffered_input(void **state) {
   harness_t *h = *state;
-  int p1[2], p2[2];
-  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p1), 0);
-  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p2), 0);
-  h->app = p1[0];
-  h->far = p2[1];
-  for (int i = 0; i < 2; i++) {
-    set_nonblock(p1[i]);
-    set_nonblock(p2[i]);
-  }
-  struct bufferevent *a = bufferevent_socket_new(h->base, p1[1], BEV_OPT_CLOSE_ON_FREE);
-  struct bufferevent *b = bufferevent_socket_new(h->base, p2[0], BEV_OPT_CLOSE_ON_FREE);
-  assert_non_null(a);
-  assert_non_null(b);
+  struct bufferevent *a, *b;
+  make_relay_ends(h, &socket_relay, &a, &b);
   flow_init(&h->up, 1000, 31);
   flow_init(&h->down, 0, 32);
   write_some(h->app, &h->up);
   assert_int_equal(h->up.sent, 1000);
   bufferevent_enable(a, EV_READ);
-  begin_wait(h, "bytes buffered before the relay starts");
+  test_loop_begin_wait(&h->loop, "bytes buffered before the relay starts");
   while (evbuffer_get_length(bufferevent_get_input(a)) < 1000)
-    step(h);
+    test_loop_step(&h->loop);
   h->relay = relay_start(a, b, 0, on_done, h);
   assert_non_null(h->relay);
-  begin_wait(h, "pre-buffered bytes at far");
+  test_loop_begin_wait(&h->loop, "pre-buffered bytes at far");
   while (h->up.recvd < 1000)
     pump(h);
-  assert_int_equal(shutdown(h->app, SHUT_WR), 0);
-  assert_int_equal(shutdown(h->far, SHUT_WR), 0);
-  begin_wait(h, "done()");
-  while (h->done_calls == 0)
-    pump(h);
-  assert_int_equal(h->stats.a_to_b, 1000);
+  half_close_both_and_finish(h, 1000, 0);
 }
 
 /* With an idle timeout and no traffic, done() reports a reason. */
 static void test_idle_timeout(void **state) {
-  harness_t *h = *state;
-  relay_opts_t o = {.idle_s = 1};
-  start_relay(h, &o);
+  const relay_opts_t idle_1s = {.idle_s = 1};
+  harness_t *h = start_relay(*state, &idle_1s);
   flow_init(&h->up, 0, 1);
   flow_init(&h->down, 0, 2);
-  begin_wait(h, "the idle timeout");
+  test_loop_begin_wait(&h->loop, "the idle timeout");
   while (h->done_calls == 0) {
     pump(h);
     /* Don't spin through the iteration budget: the timer is seconds away. */
@@ -671,67 +542,38 @@ static void test_idle_timeout(void **state) {
     nanosleep(&ms, NULL);
   }
   assert_false(h->reason_null);
-  assert_true(elapsed_s(h) < 3.5);
-  begin_wait(h, "both ends closed after the timeout");
-  while (!((h->up.eof || h->up.reset) && (h->down.eof || h->down.reset)))
-    pump(h);
+  assert_true(test_loop_elapsed_s(&h->loop) < 3.5);
+  wait_both_ends_closed(h, "both ends closed after the timeout");
   assert_done_once(h);
 }
 
 /* ---- the codec adapter path (plain codec on relayB) ---- */
 
 static void test_codec_flow_both_ways(void **state) {
-  harness_t *h = *state;
-  relay_opts_t o = {.codec = true};
-  start_relay(h, &o);
-  run_flow(h, 4 * MIB);
+  run_flow(start_relay(*state, &codec_relay), 4 * MIB);
 }
 
 static void test_codec_half_close(void **state) {
-  harness_t *h = *state;
-  relay_opts_t o = {.codec = true};
-  start_relay(h, &o);
-  run_half_close(h);
+  run_half_close(start_relay(*state, &codec_relay));
 }
 
 static void test_codec_backpressure_app_to_far(void **state) {
-  harness_t *h = *state;
-  relay_opts_t o = {.codec = true};
-  start_relay(h, &o);
-  run_backpressure(h, true);
+  run_backpressure(start_relay(*state, &codec_relay), true);
 }
 
 static void test_codec_backpressure_far_to_app(void **state) {
-  harness_t *h = *state;
-  relay_opts_t o = {.codec = true};
-  start_relay(h, &o);
-  run_backpressure(h, false);
+  run_backpressure(start_relay(*state, &codec_relay), false);
 }
 
 static void test_codec_abort(void **state) {
-  harness_t *h = *state;
-  relay_opts_t o = {.codec = true};
-  start_relay(h, &o);
-  flow_init(&h->up, 100000, 41);
-  flow_init(&h->down, 100000, 42);
-  begin_wait(h, "some traffic before the abort");
-  while (h->up.recvd < 1000 || h->down.recvd < 1000)
-    pump(h);
-  relay_abort(h->relay);
-  h->relay = NULL;
-  h->up.len = h->up.sent;
-  h->down.len = h->down.sent;
-  begin_wait(h, "both ends closed after the abort");
-  while (!((h->up.eof || h->up.reset) && (h->down.eof || h->down.reset)))
-    pump(h);
-  assert_int_equal(h->done_calls, 0);
+  run_abort(start_relay(*state, &codec_relay), 100000, 41);
 }
 
 int main(void) {
   /* The relay writes to sockets whose peer may be gone; like ptdispatch
    * itself, the test must get EPIPE, not die of SIGPIPE. */
   signal(SIGPIPE, SIG_IGN);
-  event_set_log_callback(on_libevent_log);
+  event_set_log_callback(test_libevent_log);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_flow_both_ways, setup, teardown),
       cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),

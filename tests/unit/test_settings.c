@@ -13,22 +13,12 @@
 #include "ipc/settings.h"
 #include "transports/transport.h"
 
-#define ARGS(...) ((char *[]){"ptdispatch", __VA_ARGS__, NULL})
-#define NOARGS ((char *[]){"ptdispatch", NULL})
-#define ENV(...) ((char *[]){__VA_ARGS__, NULL})
-#define NOENV ((char *[]){NULL})
-
-static int count_args(char *const argv[]) {
-  int n = 0;
-  while (argv[n])
-    n++;
-  return n;
-}
+#include "testutil.h"
 
 /* Reads argv/envp and expects success. */
 static void read_ok(ipc_settings_t *s, char *const argv[], char *const envp[]) {
   char err[256] = "";
-  int rc = ipc_settings_read(s, count_args(argv), argv, envp, err, sizeof err);
+  int rc = ipc_settings_read(s, test_argc(argv), argv, envp, err, sizeof err);
   if (rc != 0)
     fail_msg("ipc_settings_read failed: %s", err);
 }
@@ -37,7 +27,7 @@ static void read_ok(ipc_settings_t *s, char *const argv[], char *const envp[]) {
 static void read_err(char *const argv[], char *const envp[], const char *want) {
   ipc_settings_t s;
   char err[256] = "";
-  int rc = ipc_settings_read(&s, count_args(argv), argv, envp, err, sizeof err);
+  int rc = ipc_settings_read(&s, test_argc(argv), argv, envp, err, sizeof err);
   assert_int_equal(rc, -1);
   assert_string_equal(err, want);
 }
@@ -426,15 +416,15 @@ static void test_usage(void **state) {
     if (!strstr(text, spec->help))
       fail_msg("usage lacks help for row %d", i);
   }
-  assert_non_null(strstr(text, "(env TOR_PT_SERVER_BINDADDR)"));
-  assert_non_null(strstr(text, "default WARN"));
-  assert_non_null(strstr(text, "default socks5"));
-  assert_non_null(strstr(text, "default 127.0.0.1:0"));
-  assert_non_null(strstr(text, "working directory"));
-  assert_non_null(strstr(text, "\nTransports:"));
+  assert_contains(text, "(env TOR_PT_SERVER_BINDADDR)");
+  assert_contains(text, "default WARN");
+  assert_contains(text, "default socks5");
+  assert_contains(text, "default 127.0.0.1:0");
+  assert_contains(text, "working directory");
+  assert_contains(text, "\nTransports:");
   const char *const *names = transport_names();
   for (size_t i = 0; names[i]; i++)
-    assert_non_null(strstr(strstr(text, "\nTransports:"), names[i]));
+    assert_contains(strstr(text, "\nTransports:"), names[i]);
   /* Env-only rows come after every flag row. */
   assert_true(strstr(text, "TOR_PT_CLIENT_TRANSPORTS") > strstr(text, "\n  -help "));
 }

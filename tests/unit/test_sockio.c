@@ -1,6 +1,5 @@
 /* Unit tests for lib/sockio: big reads straight into an evbuffer. */
 #include <errno.h>
-#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +14,8 @@
 
 #include "lib/sockio.h"
 
+#include "testutil.h"
+
 typedef struct fixture {
   int fds[2]; /* [0] is read by sockio, [1] written by the test */
   struct evbuffer *buf;
@@ -24,7 +25,7 @@ static int setup(void **state) {
   fixture_t *f = calloc(1, sizeof *f);
   assert_non_null(f);
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, f->fds), 0);
-  assert_int_equal(fcntl(f->fds[0], F_SETFL, O_NONBLOCK), 0);
+  test_set_nonblock(f->fds[0]);
   f->buf = evbuffer_new();
   assert_non_null(f->buf);
   *state = f;
@@ -41,28 +42,14 @@ static int teardown(void **state) {
   return 0;
 }
 
-static void fill_pattern(uint8_t *p, size_t n, unsigned seed) {
-  for (size_t i = 0; i < n; i++)
-    p[i] = (uint8_t)((i * 131u + seed) >> 3);
-}
-
-static void write_all(int fd, const uint8_t *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    assert_true(w > 0);
-    p += w;
-    n -= (size_t)w;
-  }
-}
-
 /* Everything that is readable arrives, in order, appended after what the
  * buffer already held. */
 static void test_reads_all_available_in_order(void **state) {
   fixture_t *f = *state;
   static uint8_t data[100000];
-  fill_pattern(data, sizeof data, 7);
+  test_fill_pattern(data, sizeof data, 7);
   evbuffer_add(f->buf, "head", 4);
-  write_all(f->fds[1], data, sizeof data);
+  test_write_all(f->fds[1], data, sizeof data);
   size_t got = sockio_read_more(f->buf, f->fds[0], 1 << 20);
   assert_int_equal(got, sizeof data);
   assert_int_equal(evbuffer_get_length(f->buf), 4 + sizeof data);
@@ -75,8 +62,8 @@ static void test_reads_all_available_in_order(void **state) {
 static void test_respects_max(void **state) {
   fixture_t *f = *state;
   static uint8_t data[50000];
-  fill_pattern(data, sizeof data, 3);
-  write_all(f->fds[1], data, sizeof data);
+  test_fill_pattern(data, sizeof data, 3);
+  test_write_all(f->fds[1], data, sizeof data);
   assert_int_equal(sockio_read_more(f->buf, f->fds[0], 1000), 1000);
   assert_int_equal(evbuffer_get_length(f->buf), 1000);
   assert_int_equal(sockio_read_more(f->buf, f->fds[0], 1 << 20), sizeof data - 1000);
@@ -89,7 +76,7 @@ static void test_nothing_to_read(void **state) {
   fixture_t *f = *state;
   assert_int_equal(sockio_read_more(f->buf, f->fds[0], 4096), 0);
   assert_int_equal(sockio_read_more(f->buf, -1, 4096), 0);
-  write_all(f->fds[1], (const uint8_t *)"x", 1);
+  test_write_all(f->fds[1], (const uint8_t *)"x", 1);
   assert_int_equal(sockio_read_more(f->buf, f->fds[0], 0), 0);
   assert_int_equal(evbuffer_get_length(f->buf), 0);
 }
@@ -98,7 +85,7 @@ static void test_nothing_to_read(void **state) {
  * next read to report (a later read still sees it). */
 static void test_stops_at_eof(void **state) {
   fixture_t *f = *state;
-  write_all(f->fds[1], (const uint8_t *)"last words", 10);
+  test_write_all(f->fds[1], (const uint8_t *)"last words", 10);
   close(f->fds[1]);
   f->fds[1] = -1;
   assert_int_equal(sockio_read_more(f->buf, f->fds[0], 4096), 10);

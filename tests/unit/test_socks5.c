@@ -19,6 +19,8 @@
 
 #include "net/socks5.h"
 
+#include "testutil.h"
+
 #define TEST_DOMAIN_MAX 255
 /* VER CMD RSV ATYP LEN NAME[255] PORT[2] */
 #define TEST_REQ_MAX (4 + 1 + TEST_DOMAIN_MAX + 2)
@@ -399,13 +401,9 @@ static void test_request_byte_by_byte(void **state) {
 
 static void test_reply_ipv4(void **state) {
   (void)state;
-  struct sockaddr_in sin;
-  memset(&sin, 0, sizeof sin);
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons(1080);
-  assert_int_equal(inet_pton(AF_INET, "198.51.100.9", &sin.sin_addr), 1);
+  struct sockaddr_storage v4 = test_sockaddr("198.51.100.9", 1080);
   struct evbuffer *b = buf_with(NULL, 0);
-  socks5_write_reply(b, SOCKS5_REP_SUCCEEDED, (const struct sockaddr *)&sin);
+  socks5_write_reply(b, SOCKS5_REP_SUCCEEDED, (const struct sockaddr *)&v4);
   const uint8_t want[] = {0x05, 0x00, 0x00, 0x01, 198, 51, 100, 9, 0x04, 0x38};
   assert_buf_is(b, want, sizeof want);
   evbuffer_free(b);
@@ -413,13 +411,9 @@ static void test_reply_ipv4(void **state) {
 
 static void test_reply_ipv6(void **state) {
   (void)state;
-  struct sockaddr_in6 sin6;
-  memset(&sin6, 0, sizeof sin6);
-  sin6.sin6_family = AF_INET6;
-  sin6.sin6_port = htons(65535);
-  assert_int_equal(inet_pton(AF_INET6, "2001:db8::ff", &sin6.sin6_addr), 1);
+  struct sockaddr_storage v6 = test_sockaddr("2001:db8::ff", 65535);
   struct evbuffer *b = buf_with(NULL, 0);
-  socks5_write_reply(b, SOCKS5_REP_SETTINGS_INVALID, (const struct sockaddr *)&sin6);
+  socks5_write_reply(b, SOCKS5_REP_SETTINGS_INVALID, (const struct sockaddr *)&v6);
   const uint8_t want[] = {0x05, 0x13, 0x00, 0x04, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
                           0,    0,    0,    0,    0,    0,    0,    0xff, 0xff, 0xff};
   assert_buf_is(b, want, sizeof want);

@@ -8,7 +8,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -24,46 +23,25 @@
 
 #include "lib/statedir.h"
 
+#include "testutil.h"
+
 #define TEST_PATH_MAX 4096
 
 typedef struct fixture {
-  char root[64]; /* the mkdtemp directory */
+  test_tmpdir_t root; /* first: the fixture is made by test_tmpdir_fixture_new() */
   char err[256];
 } fixture_t;
+_Static_assert(offsetof(fixture_t, root) == 0, "test_tmpdir_fixture_new() fills the first member");
 
 static int setup(void **state) {
-  fixture_t *f = calloc(1, sizeof *f);
-  if (!f)
-    return -1;
-  snprintf(f->root, sizeof f->root, "/tmp/ptd-statedir-XXXXXX");
-  if (!mkdtemp(f->root)) {
-    free(f);
-    return -1;
-  }
-  *state = f;
-  return 0;
+  return test_tmpdir_fixture_new(state, sizeof(fixture_t), "ptd-statedir");
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)ftw;
-  if (flag == FTW_DP)
-    return rmdir(path);
-  return unlink(path);
-}
-
-static int teardown(void **state) {
-  fixture_t *f = *state;
-  /* Directories made read-only by a test must not stop the cleanup. */
-  chmod(f->root, 0700);
-  int rc = nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  free(f);
-  return rc;
-}
+static int teardown(void **state) { return test_tmpdir_fixture_free(state); }
 
 /* root + "/" + rel, in a caller buffer. */
 static const char *sub(const fixture_t *f, const char *rel, char out[static TEST_PATH_MAX]) {
-  snprintf(out, TEST_PATH_MAX, "%s/%s", f->root, rel);
+  snprintf(out, TEST_PATH_MAX, "%s/%s", f->root.path, rel);
   return out;
 }
 
@@ -154,7 +132,7 @@ static void test_create_existing(void **state) {
   assert_int_equal(statedir_create(p, f->err, sizeof f->err), 0);
   assert_int_equal(mode_of(p), 0755);
   /* The fixture root itself exists too. */
-  assert_int_equal(statedir_create(f->root, f->err, sizeof f->err), 0);
+  assert_int_equal(statedir_create(f->root.path, f->err, sizeof f->err), 0);
 }
 
 static void test_create_component_is_file(void **state) {
@@ -172,7 +150,7 @@ static void test_create_last_component_is_file(void **state) {
   write_file(sub(f, "file", p), "x", 0600);
   f->err[0] = '\0';
   assert_int_equal(statedir_create(p, f->err, sizeof f->err), -1);
-  assert_non_null(strstr(f->err, "file"));
+  assert_contains(f->err, "file");
 }
 
 static void test_create_empty_path(void **state) {
@@ -188,19 +166,19 @@ static void test_path_rejects_bad_names(void **state) {
   fixture_t *f = *state;
   const char *bad[] = {"", ".hidden", "a/b", "..", ".", "/etc", "x/", "../x", ".x.json"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    char *p = statedir_path(f->root, bad[i]);
+    char *p = statedir_path(f->root.path, bad[i]);
     if (p) {
       free(p);
       fail_msg("statedir_path accepted \"%s\"", bad[i]);
     }
   }
-  assert_null(statedir_path(f->root, NULL));
+  assert_null(statedir_path(f->root.path, NULL));
 }
 
 static void test_path_accepts_plain_names(void **state) {
   fixture_t *f = *state;
   char want[TEST_PATH_MAX];
-  char *p = statedir_path(f->root, "x.json");
+  char *p = statedir_path(f->root.path, "x.json");
   assert_non_null(p);
   assert_string_equal(p, sub(f, "x.json", want));
   free(p);
@@ -219,14 +197,14 @@ static void test_path_accepts_plain_names(void **state) {
 static void test_write_read_roundtrip(void **state) {
   fixture_t *f = *state;
   const uint8_t data[] = "{\"node-id\":\"abc\"}\n";
-  assert_int_equal(statedir_write_atomic(f->root, "x.json", data, sizeof data - 1, f->err,
+  assert_int_equal(statedir_write_atomic(f->root.path, "x.json", data, sizeof data - 1, f->err,
                                          sizeof f->err),
                    0);
-  assert_read_is(f->root, "x.json", data, sizeof data - 1);
+  assert_read_is(f->root.path, "x.json", data, sizeof data - 1);
   char p[TEST_PATH_MAX];
   assert_int_equal(mode_of(sub(f, "x.json", p)), 0600);
   const char *const want[] = {"x.json", NULL};
-  assert_dir_holds(f->root, want);
+  assert_dir_holds(f->root.path, want);
 }
 
 /* Binary bytes, NULs included, come back exactly; the size is the file's,
@@ -234,26 +212,21 @@ static void test_write_read_roundtrip(void **state) {
 static void test_write_read_binary(void **state) {
   fixture_t *f = *state;
   size_t len = 100000;
-  uint8_t *data = malloc(len);
-  assert_non_null(data);
-  uint32_t x = 12345;
-  for (size_t i = 0; i < len; i++) {
-    x = x * 1103515245u + 12345u;
-    data[i] = (uint8_t)(x >> 16);
-  }
+  uint8_t *data = test_pattern_new(len, 12345);
   data[0] = 0;
   data[len / 2] = 0;
-  assert_int_equal(statedir_write_atomic(f->root, "blob", data, len, f->err, sizeof f->err), 0);
-  assert_read_is(f->root, "blob", data, len);
+  assert_int_equal(statedir_write_atomic(f->root.path, "blob", data, len, f->err, sizeof f->err),
+                   0);
+  assert_read_is(f->root.path, "blob", data, len);
   free(data);
 }
 
 static void test_write_read_empty(void **state) {
   fixture_t *f = *state;
-  assert_int_equal(statedir_write_atomic(f->root, "empty", (const uint8_t *)"", 0, f->err,
+  assert_int_equal(statedir_write_atomic(f->root.path, "empty", (const uint8_t *)"", 0, f->err,
                                          sizeof f->err),
                    0);
-  assert_read_is(f->root, "empty", (const uint8_t *)"", 0);
+  assert_read_is(f->root.path, "empty", (const uint8_t *)"", 0);
 }
 
 /* The file is 0600 whatever the umask: with umask 0 a file created with
@@ -261,7 +234,7 @@ static void test_write_read_empty(void **state) {
 static void test_write_mode_0600_despite_umask(void **state) {
   fixture_t *f = *state;
   mode_t old = umask(0);
-  int rc = statedir_write_atomic(f->root, "k", (const uint8_t *)"s", 1, f->err, sizeof f->err);
+  int rc = statedir_write_atomic(f->root.path, "k", (const uint8_t *)"s", 1, f->err, sizeof f->err);
   umask(old);
   assert_int_equal(rc, 0);
   char p[TEST_PATH_MAX];
@@ -275,7 +248,7 @@ static void test_overwrite_is_atomic(void **state) {
   fixture_t *f = *state;
   const char *first = "first version, fairly long text";
   const char *second = "second";
-  assert_int_equal(statedir_write_atomic(f->root, "s.json", (const uint8_t *)first,
+  assert_int_equal(statedir_write_atomic(f->root.path, "s.json", (const uint8_t *)first,
                                          strlen(first), f->err, sizeof f->err),
                    0);
   char p[TEST_PATH_MAX];
@@ -285,13 +258,13 @@ static void test_overwrite_is_atomic(void **state) {
   int old_fd = open(p, O_RDONLY);
   assert_true(old_fd >= 0);
 
-  assert_int_equal(statedir_write_atomic(f->root, "s.json", (const uint8_t *)second,
+  assert_int_equal(statedir_write_atomic(f->root.path, "s.json", (const uint8_t *)second,
                                          strlen(second), f->err, sizeof f->err),
                    0);
   assert_int_equal(stat(p, &after), 0);
   assert_true(before.st_ino != after.st_ino); /* a new file, renamed over */
   assert_int_equal(mode_of(p), 0600);
-  assert_read_is(f->root, "s.json", (const uint8_t *)second, strlen(second));
+  assert_read_is(f->root.path, "s.json", (const uint8_t *)second, strlen(second));
 
   char buf[64] = "";
   ssize_t n = read(old_fd, buf, sizeof buf - 1);
@@ -300,30 +273,30 @@ static void test_overwrite_is_atomic(void **state) {
   assert_string_equal(buf, first);
 
   const char *const want[] = {"s.json", NULL};
-  assert_dir_holds(f->root, want);
+  assert_dir_holds(f->root.path, want);
 }
 
 static void test_several_files(void **state) {
   fixture_t *f = *state;
   for (int i = 0; i < 3; i++) {
-    assert_int_equal(statedir_write_atomic(f->root, "a", (const uint8_t *)"1", 1, f->err,
+    assert_int_equal(statedir_write_atomic(f->root.path, "a", (const uint8_t *)"1", 1, f->err,
                                            sizeof f->err),
                      0);
-    assert_int_equal(statedir_write_atomic(f->root, "b", (const uint8_t *)"22", 2, f->err,
+    assert_int_equal(statedir_write_atomic(f->root.path, "b", (const uint8_t *)"22", 2, f->err,
                                            sizeof f->err),
                      0);
   }
-  assert_read_is(f->root, "a", (const uint8_t *)"1", 1);
-  assert_read_is(f->root, "b", (const uint8_t *)"22", 2);
+  assert_read_is(f->root.path, "a", (const uint8_t *)"1", 1);
+  assert_read_is(f->root.path, "b", (const uint8_t *)"22", 2);
   const char *const want[] = {"a", "b", NULL};
-  assert_dir_holds(f->root, want);
+  assert_dir_holds(f->root.path, want);
 }
 
 static void test_read_missing_returns_1(void **state) {
   fixture_t *f = *state;
   uint8_t *data = (uint8_t *)"sentinel";
   size_t len = 99;
-  assert_int_equal(statedir_read(f->root, "nope.json", &data, &len, f->err, sizeof f->err), 1);
+  assert_int_equal(statedir_read(f->root.path, "nope.json", &data, &len, f->err, sizeof f->err), 1);
   assert_null(data);
   assert_int_equal(len, 0);
 }
@@ -336,13 +309,14 @@ static void test_read_symlink_refused(void **state) {
   uint8_t *data = NULL;
   size_t len = 0;
   f->err[0] = '\0';
-  assert_int_equal(statedir_read(f->root, "link.json", &data, &len, f->err, sizeof f->err), -1);
+  assert_int_equal(statedir_read(f->root.path, "link.json", &data, &len, f->err, sizeof f->err),
+                   -1);
   assert_null(data);
   assert_true(strlen(f->err) > 0);
   /* A dangling symlink is refused too, not taken for a missing file. */
   char dangling[TEST_PATH_MAX];
   assert_int_equal(symlink("/nonexistent/ptd", sub(f, "dangling", dangling)), 0);
-  assert_int_equal(statedir_read(f->root, "dangling", &data, &len, f->err, sizeof f->err), -1);
+  assert_int_equal(statedir_read(f->root.path, "dangling", &data, &len, f->err, sizeof f->err), -1);
   assert_null(data);
 }
 
@@ -362,7 +336,7 @@ static void test_write_over_symlink_does_not_follow(void **state) {
   assert_int_equal(lstat(link, &st), 0);
   assert_true(S_ISREG(st.st_mode));
   assert_read_is(dir, "x.json", (const uint8_t *)"new", 3);
-  assert_read_is(f->root, "outside", (const uint8_t *)"original", 8);
+  assert_read_is(f->root.path, "outside", (const uint8_t *)"original", 8);
 }
 
 static void test_escaping_names_refused(void **state) {
@@ -388,7 +362,7 @@ static void test_escaping_names_refused(void **state) {
   const char *const want_state[] = {NULL};
   assert_dir_holds(dir, want_state);
   const char *const want_root[] = {"state", NULL};
-  assert_dir_holds(f->root, want_root);
+  assert_dir_holds(f->root.path, want_root);
 }
 
 static void test_write_missing_dir_fails(void **state) {
@@ -409,21 +383,12 @@ static void test_write_failing_rename_leaves_nothing(void **state) {
   char p[TEST_PATH_MAX];
   assert_int_equal(mkdir(sub(f, "x", p), 0700), 0);
   f->err[0] = '\0';
-  int rc = statedir_write_atomic(f->root, "x", (const uint8_t *)"new", 3, f->err, sizeof f->err);
+  int rc =
+      statedir_write_atomic(f->root.path, "x", (const uint8_t *)"new", 3, f->err, sizeof f->err);
   assert_int_equal(rc, -1);
   assert_true(strlen(f->err) > 0);
-  DIR *d = opendir(f->root);
-  assert_non_null(d);
-  int entries = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-      assert_string_equal(e->d_name, "x");
-      entries++;
-    }
-  }
-  closedir(d);
-  assert_int_equal(entries, 1);
+  const char *const want[] = {"x", NULL};
+  assert_dir_holds(f->root.path, want);
 }
 
 /* A directory where a file is expected is an error, not a crash. */
@@ -433,7 +398,7 @@ static void test_read_directory_fails(void **state) {
   assert_int_equal(mkdir(sub(f, "d", p), 0700), 0);
   uint8_t *data = NULL;
   size_t len = 0;
-  assert_int_equal(statedir_read(f->root, "d", &data, &len, f->err, sizeof f->err), -1);
+  assert_int_equal(statedir_read(f->root.path, "d", &data, &len, f->err, sizeof f->err), -1);
   assert_null(data);
 }
 
