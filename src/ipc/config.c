@@ -25,6 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/xalloc.h"
+
 const char *const ipc_supported_versions[] = {"2", "1", NULL};
 
 /* An options file is a handful of keys; anything larger is a mistake
@@ -44,31 +46,6 @@ static const struct {
     {PTD_MODE_STUN, "STUN"},
 };
 
-/* Allocation failure is the one place we stop the process (STYLE.md). */
-static void config_oom(void) {
-  fputs("ptdispatch: out of memory\n", stderr);
-  abort();
-}
-
-static void *config_xrealloc(void *p, size_t n, size_t size) {
-  if (size && n > SIZE_MAX / size)
-    config_oom();
-  size_t bytes = n * size;
-  void *q = realloc(p, bytes > 0 ? bytes : 1);
-  if (!q)
-    config_oom();
-  return q;
-}
-
-static char *config_xstrndup(const char *s, size_t len) {
-  char *d = strndup(s, len);
-  if (!d)
-    config_oom();
-  return d;
-}
-
-static char *config_xstrdup(const char *s) { return config_xstrndup(s, strlen(s)); }
-
 /* Quotes s[0..len) (not NUL-terminated) into q. */
 static const char *config_quote_n(const char *s, size_t len, char q[static IPC_QUOTE_MAX]) {
   char tmp[IPC_QUOTE_MAX];
@@ -77,21 +54,6 @@ static const char *config_quote_n(const char *s, size_t len, char q[static IPC_Q
   memcpy(tmp, s, len);
   tmp[len] = '\0';
   return ipc_quote(tmp, q, IPC_QUOTE_MAX);
-}
-
-/* A C identifier in ASCII: what transport names are (they become parts of
- * CMETHOD/SMETHOD lines and file names, so nothing else is safe). */
-static bool config_is_ident(const char *s, size_t len) {
-  if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
-    return false;
-  for (size_t i = 0; i < len; i++) {
-    char c = s[i];
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_';
-    if (!ok)
-      return false;
-  }
-  return true;
 }
 
 /* True when the comma list holds exactly item as one element. */
@@ -157,7 +119,7 @@ int ipc_parse_transport_list(const char *text, char ***out, size_t *n, char *err
       snprintf(err, errlen, "empty transport name");
       goto fail;
     }
-    if (!config_is_ident(p, len)) {
+    if (!ipc_transport_name_ok(p, len)) {
       snprintf(err, errlen, "bad transport name %s", config_quote_n(p, len, q));
       goto fail;
     }
@@ -166,9 +128,9 @@ int ipc_parse_transport_list(const char *text, char ***out, size_t *n, char *err
     if (!config_names_have(names, count, p, len)) {
       if (count == cap) {
         cap = cap ? cap * 2 : 4;
-        names = config_xrealloc(names, cap, sizeof *names);
+        names = xreallocarray(names, cap, sizeof *names);
       }
-      names[count++] = config_xstrndup(p, len);
+      names[count++] = xstrndup(p, len);
     }
     if (p[len] == '\0')
       break;
@@ -198,7 +160,7 @@ static int config_bindaddr_one(const char *elem, ptd_bindaddr_t *item, char *err
     snprintf(err, errlen, "want name-address:port");
     return -1;
   }
-  if (!config_is_ident(elem, (size_t)(dash - elem))) {
+  if (!ipc_transport_name_ok(elem, (size_t)(dash - elem))) {
     snprintf(err, errlen, "bad transport name %s",
              config_quote_n(elem, (size_t)(dash - elem), q));
     return -1;
@@ -206,7 +168,7 @@ static int config_bindaddr_one(const char *elem, ptd_bindaddr_t *item, char *err
   /* The spec forbids host names here: the address is given to bind(). */
   if (addr_parse_endpoint(dash + 1, ADDR_ALLOW_PORT0, &item->addr, err, errlen) != 0)
     return -1;
-  item->transport = config_xstrndup(elem, (size_t)(dash - elem));
+  item->transport = xstrndup(elem, (size_t)(dash - elem));
   return 0;
 }
 
@@ -237,7 +199,7 @@ int ipc_parse_bindaddr(const char *text, ptd_bindaddr_t **out, size_t *n, char *
   *n = 0;
   for (;;) {
     size_t len = strcspn(p, ",");
-    char *elem = config_xstrndup(p, len);
+    char *elem = xstrndup(p, len);
     ptd_bindaddr_t item;
     memset(&item, 0, sizeof item);
     int rc = config_bindaddr_one(elem, &item, reason, sizeof reason);
@@ -258,7 +220,7 @@ int ipc_parse_bindaddr(const char *text, ptd_bindaddr_t **out, size_t *n, char *
     }
     if (count == cap) {
       cap = cap ? cap * 2 : 4;
-      items = config_xrealloc(items, cap, sizeof *items);
+      items = xreallocarray(items, cap, sizeof *items);
     }
     items[count++] = item;
     if (p[len] == '\0')
@@ -317,7 +279,7 @@ static int config_state_dir(const ipc_setting_t *slot, char **out, char *err, si
     return -1;
   }
   if (ipc_setting_present(slot) && v[0] == '/') {
-    *out = config_xstrdup(v);
+    *out = xstrdup(v);
     return 0;
   }
   char *cwd = getcwd(NULL, 0);
@@ -334,7 +296,7 @@ static int config_state_dir(const ipc_setting_t *slot, char **out, char *err, si
   bool slash = clen > 0 && cwd[clen - 1] == '/';
   char *path = NULL;
   if (asprintf(&path, "%s%s%s", cwd, slash ? "" : "/", v) < 0)
-    config_oom();
+    xalloc_die();
   free(cwd);
   *out = path;
   return 0;
@@ -476,7 +438,7 @@ static int config_read_file(const ipc_setting_t *slot, char **out, char *err,
   }
   /* st_size is only a hint (files in /proc say 0): read up to one byte
    * past the limit to tell "exactly 1 MiB" from "more". */
-  buf = config_xrealloc(NULL, CONFIG_OPTIONS_FILE_MAX + 2, 1);
+  buf = xreallocarray(NULL, CONFIG_OPTIONS_FILE_MAX + 2, 1);
   while (len <= CONFIG_OPTIONS_FILE_MAX) {
     ssize_t got = read(fd, buf + len, CONFIG_OPTIONS_FILE_MAX + 1 - len);
     if (got < 0 && errno == EINTR)
@@ -560,7 +522,7 @@ static bool config_options_bad_item(const char *text, char q[static IPC_QUOTE_MA
     }
     if (*p != ';' && *p != '\0')
       continue;
-    char *item = config_xstrndup(start, (size_t)(p - start));
+    char *item = xstrndup(start, (size_t)(p - start));
     ipc_options_t tmp;
     char e[CONFIG_REASON_MAX];
     memset(&tmp, 0, sizeof tmp);
@@ -677,7 +639,7 @@ static int config_extorport(const ipc_settings_t *s, ptd_config_t *cfg, char *er
     return -1;
   }
   cfg->has_extorport = true;
-  cfg->auth_cookie_file = config_xstrdup(cookie->value);
+  cfg->auth_cookie_file = xstrdup(cookie->value);
   return 0;
 }
 

@@ -23,14 +23,10 @@
 #include <string.h>
 
 #include "ipc/settings.h"
+#include "lib/xalloc.h"
 
 /* A double prints exactly with 17 significant digits. */
 #define OPT_REAL_PRECISION_MAX 17
-
-static void opt_oom(void) {
-  fputs("ptdispatch: out of memory\n", stderr);
-  abort();
-}
 
 /* jansson's error text can quote a raw token; keep the err line printable. */
 static void opt_err_printable(char *err) {
@@ -71,14 +67,9 @@ static ipc_transport_options_t *opt_entry(ipc_options_t *o, const char *transpor
   ipc_transport_options_t *t = opt_find(o, transport);
   if (t)
     return t;
-  ipc_transport_options_t *items = realloc(o->items, (o->n + 1) * sizeof *items);
-  if (!items)
-    opt_oom();
-  o->items = items;
+  o->items = xreallocarray(o->items, o->n + 1, sizeof *o->items);
   t = &o->items[o->n];
-  t->transport = strdup(transport);
-  if (!t->transport)
-    opt_oom();
+  t->transport = xstrdup(transport);
   t->kv = kvlist_new();
   o->n++;
   return t;
@@ -142,11 +133,10 @@ static bool opt_is_ident_start(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
-/* PT names are C identifiers (pt-spec 3.1). */
-static bool opt_is_identifier(const char *s) {
-  if (!opt_is_ident_start(s[0]))
+bool ipc_transport_name_ok(const char *s, size_t len) {
+  if (len == 0 || !opt_is_ident_start(s[0]))
     return false;
-  for (size_t i = 1; s[i]; i++) {
+  for (size_t i = 1; i < len; i++) {
     if (!opt_is_ident_start(s[i]) && !(s[i] >= '0' && s[i] <= '9'))
       return false;
   }
@@ -185,7 +175,7 @@ static int opt_end_name(opt_scan_t *s, char *err, size_t errlen) {
     opt_err(err, errlen, "empty transport name");
     return -1;
   }
-  if (!opt_is_identifier(s->name)) {
+  if (!ipc_transport_name_ok(s->name, strlen(s->name))) {
     opt_err(err, errlen, "transport name is not a C identifier");
     return -1;
   }
@@ -266,9 +256,7 @@ int ipc_options_parse(const char *text, ipc_options_t *out, char *err, size_t er
   if (!text)
     return 0;
   size_t n = strlen(text) + 1;
-  opt_scan_t s = {.name = malloc(n), .key = malloc(n), .value = malloc(n)};
-  if (!s.name || !s.key || !s.value)
-    opt_oom();
+  opt_scan_t s = {.name = xmalloc(n), .key = xmalloc(n), .value = xmalloc(n)};
   opt_scan_reset(&s);
   ipc_options_t tmp = {0};
   int rc = opt_scan_all(text, &s, &tmp, err, errlen);
@@ -293,7 +281,7 @@ static char *opt_json_real_text(const json_t *v) {
     free(text);
     text = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(p));
     if (!text)
-      opt_oom();
+      xalloc_die();
     if (strtod(text, NULL) == d)
       break;
   }
@@ -313,14 +301,14 @@ static char *opt_json_value_text(const char *key, const json_t *v, char *err,
                  ipc_quote(key, qk, sizeof qk));
       return NULL;
     }
-    text = strdup(json_string_value(v));
+    text = xstrdup(json_string_value(v));
   } else if (json_is_real(v)) {
     text = opt_json_real_text(v);
   } else {
     text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER);
   }
   if (!text)
-    opt_oom();
+    xalloc_die();
   return text;
 }
 

@@ -15,6 +15,7 @@
 #ifndef PTD_IPC_OPTIONS_H
 #define PTD_IPC_OPTIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/kvlist.h"
@@ -36,6 +37,10 @@ int ipc_options_parse(const char *text, ipc_options_t *out, char *err, size_t er
 int ipc_options_parse_json(const char *json, const char *const *transports,
                            size_t n_transports, ipc_options_t *out, char *err,
                            size_t errlen);
+/* True when s[0..len) is a valid transport name: a C identifier in ASCII
+ * (pt-spec), since names end up in method lines and file names. */
+bool ipc_transport_name_ok(const char *s, size_t len);
+
 /* The options for one transport, or NULL. */
 const kvlist_t *ipc_options_get(const ipc_options_t *o, const char *transport);
 void ipc_options_clear(ipc_options_t *o);

@@ -10,17 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void kvlist_oom(void) {
-  fputs("ptdispatch: out of memory\n", stderr);
-  abort();
-}
+#include "lib/xalloc.h"
 
-static char *kvlist_strdup(const char *s) {
-  char *d = strdup(s ? s : "");
-  if (!d)
-    kvlist_oom();
-  return d;
-}
+static char *kvlist_strdup(const char *s) { return xstrdup(s ? s : ""); }
 
 static kv_t *kvlist_find(const kvlist_t *l, const char *key) {
   if (!l || !key)
@@ -36,10 +28,7 @@ static void kvlist_grow(kvlist_t *l) {
   if (l->n < l->cap)
     return;
   size_t cap = l->cap ? l->cap * 2 : 4;
-  kv_t *items = realloc(l->items, cap * sizeof *items);
-  if (!items)
-    kvlist_oom();
-  l->items = items;
+  l->items = xreallocarray(l->items, cap, sizeof *l->items);
   l->cap = cap;
 }
 
@@ -51,10 +40,7 @@ static void kvlist_append(kvlist_t *l, const char *key, const char *value) {
 }
 
 kvlist_t *kvlist_new(void) {
-  kvlist_t *l = calloc(1, sizeof *l);
-  if (!l)
-    kvlist_oom();
-  return l;
+  return xcalloc(1, sizeof(kvlist_t));
 }
 
 void kvlist_free(kvlist_t *l) {
