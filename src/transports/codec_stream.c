@@ -4,9 +4,13 @@
  *   relay <-> filter bufferevent (plaintext) <-> codec <-> wire bufferevent
  *
  * The filter's input filter is the codec's on_wire, its output filter the
- * codec's on_plain. A codec error is turned into BEV_EVENT_ERROR on the
- * filter from the event loop, so the relay tears the connection down the
- * same way it does for a socket error. */
+ * codec's on_plain. Wire bytes gather in wire_in, which the codec drains
+ * as it decodes whole frames; each time the socket is readable we also
+ * take what else it holds in big reads (lib/sockio.h). A codec error is
+ * turned into BEV_EVENT_ERROR on the filter from the event loop, so the
+ * relay tears the connection down the same way it does for a socket
+ * error. Buffers: the filter owns its input and output, libevent the wire
+ * bufferevent's, this stream wire_in; all go with the filter. */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
