@@ -208,6 +208,27 @@ class EnvErrorTest(PtdTestCase):
         env = self.server_env(TOR_PT_SERVER_TRANSPORT_OPTIONS="plain:keyvalue")
         self.check(env, names=["TOR_PT_SERVER_TRANSPORT_OPTIONS"], quoted=["plain:keyvalue"])
 
+    def test_options_file_bad_json(self):
+        path = os.path.join(self.tempdir(), "opts.json")
+        with open(path, "w") as f:
+            f.write('{"plain": {"k": }')
+        line = self.check(self.server_env(), args=["-optionsFile", path],
+                          names=["-optionsFile"], quoted=[path])
+        self.assertIn("JSON", line)
+
+    def test_options_file_missing(self):
+        path = os.path.join(self.tempdir(), "absent.json")
+        self.check(self.server_env(), args=["-optionsFile", path], names=["-optionsFile"],
+                   quoted=[path])
+
+    def test_overlong_value_gives_one_bounded_line(self):
+        # 100 KB of bind address: still one ENV-ERROR line, the quote cut.
+        huge = "plain-" + "1" * 100000 + ":80"
+        line = self.check(self.server_env(TOR_PT_SERVER_BINDADDR=huge),
+                          names=["TOR_PT_SERVER_BINDADDR"])
+        self.assertLess(len(line), 1024, line[:200])
+        self.assertIn('"... in TOR_PT_SERVER_BINDADDR', line)
+
     # -- common --
     def test_exit_on_stdin_close_yes(self):
         for role in ("client", "server"):
@@ -366,6 +387,21 @@ class ServerMethodTest(PtdTestCase):
         self.assert_startup_order(lines, "1", [r"^SMETHOD plain \[::1\]:%d( .*)?$" % port],
                                   "SMETHODS DONE")
         self.connect(("::1", port)).close()
+
+    def test_options_in_json_and_file(self):
+        # The reference dispatcher's shapes: keyed by transport, or bare
+        # when one transport runs; plain takes no options, so an empty
+        # object is what it accepts.
+        path = os.path.join(self.tempdir(), "opts.json")
+        with open(path, "w") as f:
+            f.write('{"plain": {}}')
+        for args in (["-optionsFile", path], ["-options", '{"plain": {}}'],
+                     ["-options", "{}"]):
+            with self.subTest(args=args):
+                p = self.launch(args=args, env=self.server_env())
+                p.wait_done()
+                self.assertTrue(any(l.startswith("SMETHOD plain ") for l in p.out),
+                                p.describe())
 
     def test_unknown_names_ignored_silently(self):
         p = self.launch(env=self.server_env(transports="nosuch,plain,obfs9"))
