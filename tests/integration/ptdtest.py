@@ -712,25 +712,33 @@ def duplex_transfer(sock, data, deadline, chunk=1 << 20):
 
     t = threading.Thread(target=sender, daemon=True)
     t.start()
-    h = hashlib.sha256()
-    n = 0
-    buf = bytearray(1 << 20)
-    mv = memoryview(buf)
     try:
-        while True:
-            if time.monotonic() > deadline:
-                raise TimeoutError("receive deadline passed after %d bytes" % n)
-            k = sock.recv_into(buf)
-            if k == 0:
-                break
-            h.update(mv[:k])
-            n += k
+        got = hash_until_eof(sock, deadline)
     finally:
         t.join(timeout=max(1.0, deadline - time.monotonic()))
     if t.is_alive():
         raise TimeoutError("sender still running at the deadline")
     if errors:
         raise errors[0]
+    return got
+
+
+def hash_until_eof(sock, deadline=None):
+    """Reads until EOF without keeping the bytes; returns (sha256 hex, byte
+    count). Raises TimeoutError if the deadline (monotonic) passes."""
+    deadline = time.monotonic() + tmo(30) if deadline is None else deadline
+    h = hashlib.sha256()
+    n = 0
+    buf = bytearray(1 << 20)
+    mv = memoryview(buf)
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError("receive deadline passed after %d bytes" % n)
+        k = sock.recv_into(buf)
+        if k == 0:
+            break
+        h.update(mv[:k])
+        n += k
     return h.hexdigest(), n
 
 

@@ -11,6 +11,7 @@ import time
 import unittest
 
 from ptdtest import (DuplexPeer, PtdTestCase, duplex_transfer, echo_roundtrip, fmt_hostport,
+                     hash_until_eof,
                      free_port, http_get_over, recv_exact, recv_until_eof, seeded_bytes,
                      set_big_buffers, sha256, socks5_address, socks5_connect, socks5_greet,
                      tcp_connect, tmo, wait_closed)
@@ -62,15 +63,7 @@ class BulkTest(PtdTestCase):
         seen = {}
 
         def handler(conn):
-            h = hashlib.sha256()
-            n = 0
-            while True:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    break
-                h.update(chunk)
-                n += len(chunk)
-            seen["request"] = (h.hexdigest(), n)
+            seen["request"] = hash_until_eof(conn)
             conn.sendall(answer)
             conn.shutdown(socket.SHUT_WR)
             try:
@@ -216,15 +209,7 @@ class IsolationTest(PtdTestCase):
 
         def receiver():
             try:
-                h = hashlib.sha256()
-                n = 0
-                while time.monotonic() < deadline:
-                    chunk = good.recv(65536)
-                    if not chunk:
-                        break
-                    h.update(chunk)
-                    n += len(chunk)
-                recv_result["r"] = (h.hexdigest(), n)
+                recv_result["r"] = hash_until_eof(good, deadline)
             except Exception as e:
                 errors.append(e)
 
