@@ -14,14 +14,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void fuzz_check_ok(const ipc_proxy_t *p) {
   if (p->addr.family == AF_UNSPEC || p->addr.port == 0)
     abort();
-  if (p->type != IPC_PROXY_SOCKS5 && p->type != IPC_PROXY_SOCKS4A &&
-      p->type != IPC_PROXY_HTTP)
+  if (p->type != UPSTREAM_SOCKS5 && p->type != UPSTREAM_SOCKS4A &&
+      p->type != UPSTREAM_HTTP)
     abort();
   size_t ul = strnlen(p->user, sizeof p->user);
   size_t pl = strnlen(p->pass, sizeof p->pass);
-  if (ul > IPC_PROXY_CRED_MAX || pl > IPC_PROXY_CRED_MAX)
+  if (ul > UPSTREAM_CRED_MAX || pl > UPSTREAM_CRED_MAX)
     abort();
-  if (p->has_auth && (ul == 0 || pl == 0 || p->type == IPC_PROXY_SOCKS4A))
+  if (p->has_auth && (ul == 0 || pl == 0 || p->type == UPSTREAM_SOCKS4A))
     abort();
   if (!p->has_auth && (ul != 0 || pl != 0))
     abort();

@@ -30,9 +30,7 @@
 
 #define PTD_ERR_MAX 512
 #define PTD_LOG_FILE "ptdispatch.log"
-#define PTD_HANDSHAKE_TIMEOUT_S 60
 #define PTD_DIAL_TIMEOUT_S 30
-#define PTD_IDLE_TIMEOUT_S 0 /* Tor keeps idle circuits' connections open */
 
 typedef struct ptd {
   struct event_base *base;
@@ -76,19 +74,39 @@ static const struct sockaddr *outbound(bool has, const addr_endpoint_t *ep) {
   return has ? (const struct sockaddr *)&ep->sa : NULL;
 }
 
+/* Each connection holds two sockets, and the relay may add a pipe pair;
+ * a margin stays for listeners, the log and the parent's pipes. */
+#define PTD_FDS_PER_CONN 4
+#define PTD_FD_RESERVE 16
+
+static size_t max_connections(const ptd_config_t *cfg) {
+  if (cfg->max_connections)
+    return cfg->max_connections;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+    return 0;
+  if (rl.rlim_cur <= PTD_FD_RESERVE + PTD_FDS_PER_CONN)
+    return 1;
+  return (size_t)((rl.rlim_cur - PTD_FD_RESERVE) / PTD_FDS_PER_CONN);
+}
+
 static void default_endpoint(addr_endpoint_t *ep, const char *text) {
   char err[64];
   addr_parse_endpoint(text, ADDR_ALLOW_PORT0, ep, err, sizeof err);
 }
 
+/* start_client and start_server return 0, -1 when out of memory, or
+ * PTD_EXIT_USAGE once an ENV-ERROR line has been said. */
 static int start_client(ptd_t *p, const ptd_config_t *cfg) {
   client_opts_t opts = {
       .bind_v4 = outbound(cfg->has_outbound_v4, &cfg->outbound_v4),
       .bind_v6 = outbound(cfg->has_outbound_v6, &cfg->outbound_v6),
-      .refuse_direct = cfg->has_proxy,
-      .handshake_timeout_s = PTD_HANDSHAKE_TIMEOUT_S,
+      .proxy = cfg->has_proxy ? &cfg->proxy : NULL,
+      .handshake_timeout_s = cfg->handshake_timeout_s,
       .dial_timeout_s = PTD_DIAL_TIMEOUT_S,
-      .idle_timeout_s = PTD_IDLE_TIMEOUT_S,
+      .idle_timeout_s = cfg->idle_timeout_s,
+      .json_limit = cfg->params_limit,
+      .max_conns = max_connections(cfg),
       .on_idle = on_idle,
       .ctx = p,
   };
@@ -106,30 +124,40 @@ static int start_client(ptd_t *p, const ptd_config_t *cfg) {
     if (!t)
       continue;
     char err[PTD_ERR_MAX];
-    if (cfg->mode != PTD_MODE_SOCKS5) {
+    if (cfg->mode != PTD_MODE_SOCKS5 && cfg->mode != PTD_MODE_TRANSPARENT_TCP) {
       snprintf(err, sizeof err, "%s mode is not supported by this build",
                ipc_mode_name(cfg->mode));
       ipc_msg_cmethod_error(name, err);
       continue;
     }
+    client_listen_spec_t spec = {
+        .kind = cfg->mode == PTD_MODE_SOCKS5 ? CLIENT_LISTEN_SOCKS : CLIENT_LISTEN_TRANSPARENT,
+        .transport = t,
+        .args = ipc_options_get(&cfg->options, name),
+        .listen = &listen,
+        .target = cfg->has_target ? &cfg->target : NULL,
+    };
     struct sockaddr_storage bound;
-    const kvlist_t *args = ipc_options_get(&cfg->options, name);
-    if (client_add_listener(p->client, t, args, &listen, &bound, err, sizeof err) != 0) {
+    if (client_add_listener(p->client, &spec, &bound, err, sizeof err) != 0) {
       ipc_msg_cmethod_error(name, err);
       continue;
     }
-    ipc_msg_cmethod(name, "socks5", (struct sockaddr *)&bound);
+    ipc_msg_cmethod(name, ipc_mode_name(cfg->mode), (struct sockaddr *)&bound);
   }
   ipc_msg_cmethods_done();
   return 0;
 }
 
+/* Returns 0; -1 when out of memory; PTD_EXIT_USAGE once it has said
+ * ENV-ERROR. */
 static int start_server(ptd_t *p, const ptd_config_t *cfg) {
   server_opts_t opts = {
       .bind_v4 = outbound(cfg->has_outbound_v4, &cfg->outbound_v4),
       .bind_v6 = outbound(cfg->has_outbound_v6, &cfg->outbound_v6),
       .dial_timeout_s = PTD_DIAL_TIMEOUT_S,
-      .idle_timeout_s = PTD_IDLE_TIMEOUT_S,
+      .handshake_timeout_s = cfg->handshake_timeout_s,
+      .idle_timeout_s = cfg->idle_timeout_s,
+      .max_conns = max_connections(cfg),
       .on_idle = on_idle,
       .ctx = p,
   };
@@ -138,6 +166,19 @@ static int start_server(ptd_t *p, const ptd_config_t *cfg) {
   p->server = server_new(p->base, p->dns, &opts);
   if (!p->server)
     return -1;
+  /* An unusable cookie file is an ENV-ERROR, as goptlib made it: it is
+   * what TOR_PT_AUTH_COOKIE_FILE points at, and no transport could carry
+   * a single connection without it. */
+  if (cfg->has_extorport) {
+    char reason[PTD_ERR_MAX], q[IPC_QUOTE_MAX], msg[PTD_ERR_MAX + IPC_QUOTE_MAX];
+    if (server_use_extorport(p->server, &cfg->extorport, cfg->auth_cookie_file, reason,
+                             sizeof reason) != 0) {
+      snprintf(msg, sizeof msg, "cannot use the Extended ORPort auth cookie file %s: %s",
+               ipc_quote(cfg->auth_cookie_file, q, sizeof q), reason);
+      ipc_msg_env_error(msg);
+      return PTD_EXIT_USAGE;
+    }
+  }
   for (size_t i = 0; i < cfg->n_transports; i++) {
     const char *name = cfg->transports[i];
     const transport_ops_t *t = transport_find(name);
@@ -148,11 +189,6 @@ static int start_server(ptd_t *p, const ptd_config_t *cfg) {
       snprintf(err, sizeof err, "%s mode is not supported by this build",
                ipc_mode_name(cfg->mode));
       ipc_msg_smethod_error(name, err);
-      continue;
-    }
-    if (!cfg->has_orport) {
-      ipc_msg_smethod_error(name, "the Extended ORPort is not supported by this build; "
-                                  "set TOR_PT_ORPORT");
       continue;
     }
     addr_endpoint_t bind;
@@ -258,7 +294,12 @@ static int run(const ptd_config_t *cfg, pid_t initial_ppid) {
     goto out;
   }
   set_stop_signals_blocked(false);
-  if ((cfg->role == PTD_ROLE_CLIENT ? start_client(&p, cfg) : start_server(&p, cfg)) != 0) {
+  int started = cfg->role == PTD_ROLE_CLIENT ? start_client(&p, cfg) : start_server(&p, cfg);
+  if (started == PTD_EXIT_USAGE) {
+    rc = PTD_EXIT_USAGE; /* the ENV-ERROR line has been said */
+    goto out;
+  }
+  if (started != 0) {
     log_error("out of memory starting the %s", cfg->role == PTD_ROLE_CLIENT ? "client" : "server");
     goto out;
   }
@@ -356,8 +397,6 @@ int ptd_main(int argc, char *argv[], char *envp[]) {
     }
     cfg.has_proxy = true;
     ipc_msg_proxy_done();
-    log_warn("the upstream proxy is accepted but dialing through it is not in this build: "
-             "connections will be refused rather than sent around it");
   }
   log_info("ptdispatch %s starting as %s", PTD_VERSION,
            cfg.role == PTD_ROLE_CLIENT ? "client" : "server");

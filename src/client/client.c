@@ -1,9 +1,13 @@
 /* client: see client.h.
  *
- * Per connection: GREETING -> REQUEST -> DIALING -> RELAYING. Until
- * RELAYING the connection owns the application bufferevent; from then on
- * the relay owns both sides and the connection only keeps the relay
- * handle, so client_free() can abort it. */
+ * Per connection: HANDSHAKE (SOCKS listeners only) -> DIALING ->
+ * RELAYING. Until RELAYING the connection owns the application
+ * bufferevent; from then on the relay owns both sides and the connection
+ * only keeps the relay handle, so client_free() can abort it.
+ *
+ * The connection limit holds every listener (new connections wait in the
+ * kernel's backlog) while the limit is reached, and releases them when a
+ * connection closes: backpressure rather than refusals. */
 #include "client/client.h"
 
 #include <errno.h>
@@ -15,27 +19,31 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/socks_handshake.h"
 #include "lib/log.h"
+#include "net/conn_limit.h"
 #include "net/dial.h"
 #include "net/listener.h"
 #include "net/relay.h"
-#include "net/socks5.h"
 
 typedef struct client_listener {
   client_t *client;
+  client_listen_kind_t kind;
   const transport_ops_t *transport;
   kvlist_t *args;
+  addr_endpoint_t target;
   net_listener_t *net; /* the listening socket; NULL once stopped */
   struct client_listener *next;
 } client_listener_t;
 
-typedef enum { CONN_GREETING, CONN_REQUEST, CONN_DIALING, CONN_RELAYING } conn_state_t;
+typedef enum { CONN_HANDSHAKE, CONN_DIALING, CONN_RELAYING } conn_state_t;
 
 typedef struct client_conn {
   client_t *client;
   client_listener_t *listener;
   conn_state_t state;
   struct bufferevent *app;
+  client_socks_t socks; /* SOCKS listeners: the handshake and its outcome */
   dial_t *dial;
   relay_t *relay;
   char peer[ADDR_TEXT_MAX]; /* already scrubbed unless unsafe logging */
@@ -48,8 +56,13 @@ struct client {
   client_opts_t opts;
   client_listener_t *listeners;
   client_conn_t *conns;
-  size_t n_conns;
+  conn_limit_t limit; /* .open counts conns */
 };
+
+static void hold_listeners(client_t *c, bool hold) {
+  for (client_listener_t *cl = c->listeners; cl; cl = cl->next)
+    net_listener_hold(cl->net, hold);
+}
 
 static void conn_unlink(client_conn_t *cc) {
   client_t *c = cc->client;
@@ -59,7 +72,8 @@ static void conn_unlink(client_conn_t *cc) {
     c->conns = cc->next;
   if (cc->next)
     cc->next->prev = cc->prev;
-  c->n_conns--;
+  if (conn_limit_closed(&c->limit))
+    hold_listeners(c, false);
 }
 
 /* Ends a connection: the caller has already handed off or freed the
@@ -67,21 +81,15 @@ static void conn_unlink(client_conn_t *cc) {
 static void conn_free(client_conn_t *cc) {
   client_t *c = cc->client;
   conn_unlink(cc);
+  client_socks_clear(&cc->socks);
   free(cc);
-  if (c->n_conns == 0 && c->opts.on_idle)
+  if (c->limit.open == 0 && c->opts.on_idle)
     c->opts.on_idle(c->opts.ctx);
 }
 
-/* Sends a SOCKS5 failure reply, hangs up once it is flushed, ends cc. */
-static void conn_fail(client_conn_t *cc, uint8_t rep) {
-  socks5_write_reply(bufferevent_get_output(cc->app), rep, NULL);
+/* Flushes whatever reply is queued, hangs up, ends cc. */
+static void conn_close(client_conn_t *cc) {
   net_close_when_flushed(cc->app);
-  cc->app = NULL;
-  conn_free(cc);
-}
-
-static void conn_drop(client_conn_t *cc) {
-  bufferevent_free(cc->app);
   cc->app = NULL;
   conn_free(cc);
 }
@@ -94,12 +102,23 @@ static void on_relay_done(void *ctx, const relay_stats_t *st, const char *reason
   conn_free(cc);
 }
 
+static void conn_reply_dialed(client_conn_t *cc, const struct sockaddr *bound, int err) {
+  if (cc->listener->kind == CLIENT_LISTEN_SOCKS)
+    client_socks_reply_dialed(&cc->socks, bufferevent_get_output(cc->app), bound, err);
+}
+
+static const kvlist_t *conn_args(const client_conn_t *cc) {
+  return cc->listener->kind == CLIENT_LISTEN_SOCKS ? cc->socks.args : cc->listener->args;
+}
+
 static void on_dialed(void *ctx, struct bufferevent *wire, int err) {
   client_conn_t *cc = ctx;
+  const transport_ops_t *t = cc->listener->transport;
   cc->dial = NULL;
   if (!wire) {
     log_info("client %s: connection to the server failed: %s", cc->peer, strerror(err));
-    conn_fail(cc, socks5_reply_for_errno(err));
+    conn_reply_dialed(cc, NULL, err);
+    conn_close(cc);
     return;
   }
   struct sockaddr_storage local;
@@ -107,107 +126,83 @@ static void on_dialed(void *ctx, struct bufferevent *wire, int err) {
   if (getsockname(bufferevent_getfd(wire), (struct sockaddr *)&local, &len) != 0)
     memset(&local, 0, sizeof local);
   char cerr[256];
-  codec_t *codec = cc->listener->transport->client_codec_new(cc->listener->args, cerr,
-                                                              sizeof cerr);
+  codec_t *codec = t->client_codec_new(conn_args(cc), cerr, sizeof cerr);
   if (!codec) {
-    log_warn("client %s: %s: %s", cc->peer, cc->listener->transport->name, cerr);
+    log_warn("client %s: %s: %s", cc->peer, t->name, cerr);
     bufferevent_free(wire);
-    conn_fail(cc, SOCKS5_REP_GENERAL_FAILURE);
+    conn_reply_dialed(cc, NULL, EPROTO);
+    conn_close(cc);
     return;
   }
   struct bufferevent *plain = codec_stream_wrap(wire, codec);
   if (!plain) {
-    conn_fail(cc, SOCKS5_REP_GENERAL_FAILURE);
+    conn_reply_dialed(cc, NULL, ENOMEM);
+    conn_close(cc);
     return;
   }
-  socks5_write_reply(bufferevent_get_output(cc->app), SOCKS5_REP_SUCCEEDED,
-                     local.ss_family ? (struct sockaddr *)&local : NULL);
+  conn_reply_dialed(cc, local.ss_family ? (struct sockaddr *)&local : NULL, 0);
+  client_socks_clear(&cc->socks); /* the codec has what it needs */
   bufferevent_set_timeouts(cc->app, NULL, NULL);
   struct bufferevent *app = cc->app;
   cc->app = NULL;
   cc->state = CONN_RELAYING;
-  log_debug("client %s: connected through %s", cc->peer, cc->listener->transport->name);
+  log_debug("client %s: connected through %s", cc->peer, t->name);
   cc->relay = relay_start(app, plain, cc->client->opts.idle_timeout_s, on_relay_done, cc);
   if (!cc->relay)
     conn_free(cc);
 }
 
-static void conn_read_request(client_conn_t *cc) {
-  socks5_request_t req;
-  uint8_t rep = SOCKS5_REP_GENERAL_FAILURE;
-  socks5_result_t r = socks5_read_request(bufferevent_get_input(cc->app), &req, &rep);
-  if (r == SOCKS5_NEED_MORE)
-    return;
-  if (r == SOCKS5_ERROR) {
-    log_info("client %s: bad SOCKS5 request (reply 0x%02x)", cc->peer, rep);
-    conn_fail(cc, rep);
-    return;
-  }
-  if (req.cmd != SOCKS5_CMD_CONNECT) {
-    log_info("client %s: SOCKS5 command 0x%02x not supported", cc->peer, req.cmd);
-    conn_fail(cc, SOCKS5_REP_CMD_NOT_SUPPORTED);
-    return;
-  }
-  if (cc->client->opts.refuse_direct) {
-    log_error("client %s: refusing: the upstream proxy is not supported by this build "
-              "and connecting around it is not safe", cc->peer);
-    conn_fail(cc, SOCKS5_REP_NOT_ALLOWED);
-    return;
-  }
-  /* Stop parsing: bytes the application sends before our reply stay
+static void conn_dial(client_conn_t *cc, const addr_endpoint_t *dest) {
+  client_t *c = cc->client;
+  /* Stop reading: bytes the application sends before our reply stay
    * buffered and reach the server once the relay starts. */
   bufferevent_disable(cc->app, EV_READ);
   cc->state = CONN_DIALING;
   dial_opts_t dopts = {
-      .bind_v4 = cc->client->opts.bind_v4,
-      .bind_v6 = cc->client->opts.bind_v6,
-      .timeout_s = cc->client->opts.dial_timeout_s,
+      .bind_v4 = c->opts.bind_v4,
+      .bind_v6 = c->opts.bind_v6,
+      .proxy = c->opts.proxy,
+      .timeout_s = c->opts.dial_timeout_s,
   };
-  cc->dial = dial_start(cc->client->base, cc->client->dns, &req.dest, &dopts, on_dialed, cc);
-  if (!cc->dial)
-    conn_fail(cc, SOCKS5_REP_GENERAL_FAILURE);
-}
-
-static void conn_read_greeting(client_conn_t *cc) {
-  socks5_greeting_t g;
-  socks5_result_t r = socks5_read_greeting(bufferevent_get_input(cc->app), &g);
-  if (r == SOCKS5_NEED_MORE)
-    return;
-  if (r == SOCKS5_ERROR) {
-    log_info("client %s: not a SOCKS5 greeting", cc->peer);
-    conn_drop(cc);
-    return;
+  cc->dial = dial_start(c->base, c->dns, dest, &dopts, on_dialed, cc);
+  if (!cc->dial) {
+    conn_reply_dialed(cc, NULL, ENOMEM);
+    conn_close(cc);
   }
-  if (!socks5_greeting_offers(&g, SOCKS5_METHOD_NO_AUTH)) {
-    log_info("client %s: no acceptable SOCKS5 authentication method", cc->peer);
-    socks5_write_method(bufferevent_get_output(cc->app), SOCKS5_METHOD_NONE_ACCEPTABLE);
-    net_close_when_flushed(cc->app);
-    cc->app = NULL;
-    conn_free(cc);
-    return;
-  }
-  socks5_write_method(bufferevent_get_output(cc->app), SOCKS5_METHOD_NO_AUTH);
-  cc->state = CONN_REQUEST;
-  conn_read_request(cc);
 }
 
 static void on_app_read(struct bufferevent *bev, void *arg) {
   client_conn_t *cc = arg;
-  if (cc->state == CONN_GREETING)
-    conn_read_greeting(cc);
-  else if (cc->state == CONN_REQUEST)
-    conn_read_request(cc);
+  if (cc->state != CONN_HANDSHAKE)
+    return;
+  switch (client_socks_step(&cc->socks, bufferevent_get_input(bev), bufferevent_get_output(bev))) {
+  case CSOCKS_MORE:
+    return;
+  case CSOCKS_CLOSE:
+    log_info("client %s: %s", cc->peer, cc->socks.why);
+    conn_close(cc);
+    return;
+  case CSOCKS_DIAL:
+    conn_dial(cc, &cc->socks.dest);
+    return;
+  }
 }
 
 static void on_app_event(struct bufferevent *bev, short what, void *arg) {
   client_conn_t *cc = arg;
-  if (what & BEV_EVENT_TIMEOUT)
-    log_info("client %s: SOCKS5 handshake timed out", cc->peer);
   if (cc->dial) {
     dial_cancel(cc->dial);
     cc->dial = NULL;
   }
-  conn_drop(cc);
+  if ((what & BEV_EVENT_TIMEOUT) && cc->state == CONN_HANDSHAKE) {
+    log_info("client %s: SOCKS handshake timed out", cc->peer);
+    client_socks_reply_timeout(&cc->socks, bufferevent_get_output(bev));
+    conn_close(cc);
+    return;
+  }
+  bufferevent_free(cc->app);
+  cc->app = NULL;
+  conn_free(cc);
 }
 
 static void on_accept(void *arg, int fd, const struct sockaddr *sa) {
@@ -232,12 +227,20 @@ static void on_accept(void *arg, int fd, const struct sockaddr *sa) {
   if (c->conns)
     c->conns->prev = cc;
   c->conns = cc;
-  c->n_conns++;
+  if (conn_limit_opened(&c->limit))
+    hold_listeners(c, true);
+  log_debug("client %s: accepted on %s listener", cc->peer, cl->transport->name);
+  if (cl->kind == CLIENT_LISTEN_TRANSPARENT) {
+    bufferevent_setcb(bev, NULL, NULL, on_app_event, cc);
+    conn_dial(cc, &cl->target);
+    return;
+  }
+  client_socks_init(&cc->socks, cl->transport, cl->args, c->opts.json_limit);
+  cc->state = CONN_HANDSHAKE;
   struct timeval limit = {c->opts.handshake_timeout_s, 0};
   bufferevent_set_timeouts(bev, c->opts.handshake_timeout_s ? &limit : NULL, NULL);
   bufferevent_setcb(bev, on_app_read, NULL, on_app_event, cc);
   bufferevent_enable(bev, EV_READ | EV_WRITE);
-  log_debug("client %s: accepted on %s listener", cc->peer, cl->transport->name);
 }
 
 client_t *client_new(struct event_base *base, struct evdns_base *dns,
@@ -248,31 +251,35 @@ client_t *client_new(struct event_base *base, struct evdns_base *dns,
   c->base = base;
   c->dns = dns;
   c->opts = *opts;
+  c->limit.max = opts->max_conns;
+  c->limit.role = "client";
   return c;
 }
 
-int client_add_listener(client_t *c, const transport_ops_t *t, const kvlist_t *args,
-                        const addr_endpoint_t *listen, struct sockaddr_storage *bound,
-                        char *err, size_t errlen) {
+int client_add_listener(client_t *c, const client_listen_spec_t *spec,
+                        struct sockaddr_storage *bound, char *err, size_t errlen) {
+  if (spec->kind == CLIENT_LISTEN_TRANSPARENT &&
+      spec->transport->client_args_check(spec->args, err, errlen) != 0)
+    return -1;
   client_listener_t *cl = calloc(1, sizeof *cl);
   if (!cl) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  if (t->client_args_check(args, err, errlen) != 0) {
-    free(cl);
-    return -1;
-  }
   cl->client = c;
-  cl->transport = t;
-  cl->args = args ? kvlist_copy(args) : NULL;
-  cl->net = net_listen(c->base, listen, on_accept, cl, bound, err, errlen);
-  if (!cl->net || (args && !cl->args)) {
+  cl->kind = spec->kind;
+  cl->transport = spec->transport;
+  cl->args = spec->args ? kvlist_copy(spec->args) : NULL;
+  if (spec->target)
+    cl->target = *spec->target;
+  cl->net = net_listen(c->base, spec->listen, on_accept, cl, bound, err, errlen);
+  if (!cl->net || (spec->args && !cl->args)) {
     net_listener_free(cl->net);
     kvlist_free(cl->args);
     free(cl);
     return -1;
   }
+  net_listener_hold(cl->net, c->limit.held);
   cl->next = c->listeners;
   c->listeners = cl;
   return 0;
@@ -285,12 +292,13 @@ void client_stop_listening(client_t *c) {
   }
 }
 
-size_t client_open_connections(const client_t *c) { return c->n_conns; }
+size_t client_open_connections(const client_t *c) { return c->limit.open; }
 
 void client_free(client_t *c) {
   if (!c)
     return;
   c->opts.on_idle = NULL; /* tearing down: nobody to tell */
+  client_stop_listening(c);
   while (c->conns) {
     client_conn_t *cc = c->conns;
     if (cc->dial)
@@ -301,7 +309,6 @@ void client_free(client_t *c) {
       bufferevent_free(cc->app);
     conn_free(cc);
   }
-  client_stop_listening(c);
   while (c->listeners) {
     client_listener_t *cl = c->listeners;
     c->listeners = cl->next;

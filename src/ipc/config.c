@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -749,6 +750,58 @@ static int config_logging(const ipc_settings_t *s, ptd_config_t *cfg, char *err,
   return 0;
 }
 
+int ipc_parse_count(const char *text, unsigned long long min, unsigned long long max,
+                    unsigned long long *out) {
+  unsigned long long v = 0;
+  if (!text || !*text || strlen(text) > 20)
+    return -1;
+  for (const char *p = text; *p; p++) {
+    if (*p < '0' || *p > '9')
+      return -1;
+    unsigned long long d = (unsigned long long)(*p - '0');
+    if (v > (ULLONG_MAX - d) / 10)
+      return -1;
+    v = v * 10 + d;
+  }
+  if (v < min || v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+/* One tuning knob: unset keeps the default already in *out. */
+static int config_count(const ipc_setting_t *slot, unsigned long long min,
+                        unsigned long long max, unsigned long long *out, char *err,
+                        size_t errlen) {
+  char q[IPC_QUOTE_MAX];
+  if (!ipc_setting_present(slot))
+    return 0;
+  if (ipc_parse_count(slot->value, min, max, out) != 0) {
+    snprintf(err, errlen, "bad value %s in %s: want a whole number from %llu to %llu",
+             ipc_quote(slot->value, q, sizeof q), slot->source, min, max);
+    return -1;
+  }
+  return 0;
+}
+
+/* Limits and timeouts. A day bounds the timeouts (timer arithmetic stays
+ * far from overflow); 16 MiB bounds a settings block. */
+static int config_tuning(const ipc_settings_t *s, ptd_config_t *cfg, char *err,
+                         size_t errlen) {
+  unsigned long long maxconn = 0, hs = PTD_DEFAULT_HANDSHAKE_TIMEOUT_S, idle = 0,
+                     params = PTD_DEFAULT_PARAMS_LIMIT;
+  if (config_count(&s->opt[IPC_OPT_MAX_CONNECTIONS], 1, 10000000, &maxconn, err, errlen) != 0 ||
+      config_count(&s->opt[IPC_OPT_HANDSHAKE_TIMEOUT], 1, 86400, &hs, err, errlen) != 0 ||
+      config_count(&s->opt[IPC_OPT_IDLE_TIMEOUT], 0, 86400, &idle, err, errlen) != 0 ||
+      config_count(&s->opt[IPC_OPT_PARAMS_LIMIT], 2, 16 << 20, &params, err, errlen) != 0)
+    return -1;
+  cfg->max_connections = (size_t)maxconn;
+  cfg->handshake_timeout_s = (unsigned)hs;
+  cfg->idle_timeout_s = (unsigned)idle;
+  cfg->params_limit = (size_t)params;
+  return 0;
+}
+
 static int config_addresses(const ipc_settings_t *s, ptd_config_t *cfg, char *err,
                             size_t errlen) {
   const ipc_setting_t *listen = &s->opt[IPC_OPT_PROXYLISTENADDR];
@@ -784,7 +837,8 @@ int ipc_config_build(const ipc_settings_t *s, ptd_config_t *cfg, char *err,
   } else if (config_client(s, cfg, err, errlen) != 0) {
     return -1;
   }
-  if (config_addresses(s, cfg, err, errlen) != 0 || config_logging(s, cfg, err, errlen) != 0)
+  if (config_addresses(s, cfg, err, errlen) != 0 || config_logging(s, cfg, err, errlen) != 0 ||
+      config_tuning(s, cfg, err, errlen) != 0)
     return -1;
   /* The caller parses the proxy: its failure is a PROXY-ERROR. */
   cfg->has_proxy = false;

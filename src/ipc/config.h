@@ -58,6 +58,10 @@ typedef struct ptd_config {
   addr_endpoint_t outbound_v6;
   bool has_listen_addr; /* -proxylistenaddr */
   addr_endpoint_t listen_addr;
+  size_t max_connections;      /* 0: derive from the descriptor limit */
+  unsigned handshake_timeout_s; /* never 0 */
+  unsigned idle_timeout_s;      /* 0: none */
+  size_t params_limit;          /* SOCKS 0x09 block */
   ptd_log_level_t log_level;
   bool enable_logging;
   bool unsafe_logging;
@@ -90,5 +94,11 @@ int ipc_parse_transport_list(const char *text, char ***out, size_t *n, char *err
                              size_t errlen);
 int ipc_parse_mode(const char *text, ptd_mode_t *out);
 const char *ipc_mode_name(ptd_mode_t mode);
+/* A decimal count in [min, max]: digits only, no sign. 0 or -1. */
+int ipc_parse_count(const char *text, unsigned long long min, unsigned long long max,
+                    unsigned long long *out);
+
+#define PTD_DEFAULT_HANDSHAKE_TIMEOUT_S 30
+#define PTD_DEFAULT_PARAMS_LIMIT 65536
 
 #endif

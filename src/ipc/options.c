@@ -4,12 +4,14 @@
  * into the caller's: a failed parse leaves `out` exactly as it was, so a
  * caller can report the error without half-applied options.
  *
- * Escaped form, scanned once left to right with three states:
- *   NAME  --':'-->  KEY  --'='-->  VALUE  --';'-->  NAME
- * A backslash makes the next byte literal in any state. In NAME a '=' or
- * ';' before the ':' is an error (goptlib does the same); in KEY and VALUE
- * a ':' is literal, and in VALUE so is '=', because Tor escapes only
- * ':', ';' and '\' when it builds TOR_PT_SERVER_TRANSPORT_OPTIONS.
+ * Escaped form: items "name:key=value" separated by ';'. This file cuts
+ * off each "name:" (a '=' or ';' before the ':' is an error, as in
+ * goptlib) and lib/kvparse reads the "key=value" after it, where ':' is
+ * literal and so is every '=' after the first: Tor escapes only ':', ';'
+ * and '\' when it builds TOR_PT_SERVER_TRANSPORT_OPTIONS. Both halves
+ * scan left to right, so the first bad byte decides the error. The JSON
+ * values become text by kvparse's rule too, the one per-connection
+ * arguments follow.
  *
  * Error texts may name a transport or key, never a value (values can be
  * secrets, such as an obfs4 private key). Names go through ipc_quote so a
@@ -23,18 +25,8 @@
 #include <string.h>
 
 #include "ipc/settings.h"
+#include "lib/kvparse.h"
 #include "lib/xalloc.h"
-
-/* A double prints exactly with 17 significant digits. */
-#define OPT_REAL_PRECISION_MAX 17
-
-/* jansson's error text can quote a raw token; keep the err line printable. */
-static void opt_err_printable(char *err) {
-  for (; *err; err++) {
-    if (*err < 0x20 || *err >= 0x7f)
-      *err = '?';
-  }
-}
 
 static void opt_err(char *err, size_t errlen, const char *msg) {
   if (err && errlen)
@@ -143,109 +135,71 @@ bool ipc_transport_name_ok(const char *s, size_t len) {
   return true;
 }
 
-typedef enum { OPT_NAME, OPT_KEY, OPT_VALUE } opt_state_t;
-
-/* The scanner's state. The three fields are unescaped copies; each is at
- * most as long as the input, so they are allocated at that size once. */
-typedef struct opt_scan {
-  opt_state_t state;
-  char *name, *key, *value;
-  size_t name_len, key_len, value_len;
-  bool item_started; /* any byte seen since the last ';' */
-} opt_scan_t;
-
-static void opt_scan_reset(opt_scan_t *s) {
-  s->state = OPT_NAME;
-  s->name_len = s->key_len = s->value_len = 0;
-  s->item_started = false;
-}
-
-static void opt_scan_push(opt_scan_t *s, char c) {
-  if (s->state == OPT_NAME)
-    s->name[s->name_len++] = c;
-  else if (s->state == OPT_KEY)
-    s->key[s->key_len++] = c;
-  else
-    s->value[s->value_len++] = c;
-}
-
-static int opt_end_name(opt_scan_t *s, char *err, size_t errlen) {
-  s->name[s->name_len] = '\0';
-  if (s->name_len == 0) {
+/* The transport name of the item at text[0..len), up to its first
+ * unescaped ':'. A '=' or ';' (or the end) before the ':' means the item
+ * has no name (goptlib refuses it too). Returns the name, new, or NULL
+ * with err filled; *used gets the length of "name:". */
+static char *opt_scan_name(const char *text, size_t len, size_t *used, char *err,
+                           size_t errlen) {
+  ptrdiff_t n = kvparse_find(text, len, ":=;");
+  if (n < 0) {
+    opt_err(err, errlen, "trailing backslash");
+    return NULL;
+  }
+  if ((size_t)n == len || text[n] != ':') {
+    opt_err(err, errlen, "missing ':' after transport name");
+    return NULL;
+  }
+  if (n == 0) {
     opt_err(err, errlen, "empty transport name");
-    return -1;
+    return NULL;
   }
-  if (!ipc_transport_name_ok(s->name, strlen(s->name))) {
+  char *name = kvparse_unescape(text, (size_t)n);
+  if (!ipc_transport_name_ok(name, strlen(name))) {
     opt_err(err, errlen, "transport name is not a C identifier");
-    return -1;
+    free(name);
+    return NULL;
   }
-  s->state = OPT_KEY;
-  return 0;
+  *used = (size_t)n + 1;
+  return name;
 }
 
-static int opt_end_key(opt_scan_t *s, char *err, size_t errlen) {
-  s->key[s->key_len] = '\0';
-  if (s->key_len == 0) {
-    opt_err(err, errlen, "empty key");
+/* One item "name:key=value": the name here, the rest by lib/kvparse, whose
+ * item syntax is exactly ours after the ':' (there ':' is literal, and so
+ * is every '=' after the first). Returns the item's length, or -1. */
+static ptrdiff_t opt_scan_item(const char *text, size_t len, ipc_options_t *o, char *err,
+                               size_t errlen) {
+  size_t name_len, kv_len;
+  char *key, *value;
+  char *name = opt_scan_name(text, len, &name_len, err, errlen);
+  if (!name)
+    return -1;
+  if (kvparse_item(text + name_len, len - name_len, "option", &kv_len, &key, &value, err,
+                   errlen) != 0) {
+    free(name);
     return -1;
   }
-  s->state = OPT_VALUE;
-  return 0;
+  int rc = opt_add(o, name, key, value, err, errlen);
+  free(name);
+  free(key);
+  free(value);
+  return rc == 0 ? (ptrdiff_t)(name_len + kv_len) : -1;
 }
 
-/* Ends an item at an unescaped ';' or the end of the text. */
-static int opt_end_item(opt_scan_t *s, ipc_options_t *o, char *err, size_t errlen) {
-  if (!s->item_started)
-    return 0; /* ";;" or a trailing ';' */
-  if (s->state == OPT_NAME) {
-    opt_err(err, errlen, "missing ':' after transport name");
-    return -1;
-  }
-  if (s->state == OPT_KEY) {
-    opt_err(err, errlen, "missing '=' in option");
-    return -1;
-  }
-  s->value[s->value_len] = '\0';
-  if (opt_add(o, s->name, s->key, s->value, err, errlen) != 0)
-    return -1;
-  opt_scan_reset(s);
-  return 0;
-}
-
-/* Handles one unescaped byte that may be a separator. */
-static int opt_scan_byte(opt_scan_t *s, char c, ipc_options_t *o, char *err,
-                         size_t errlen) {
-  if (c == ';')
-    return opt_end_item(s, o, err, errlen);
-  s->item_started = true;
-  if (s->state == OPT_NAME && c == ':')
-    return opt_end_name(s, err, errlen);
-  if (s->state == OPT_NAME && c == '=') {
-    opt_err(err, errlen, "missing ':' after transport name");
-    return -1;
-  }
-  if (s->state == OPT_KEY && c == '=')
-    return opt_end_key(s, err, errlen);
-  opt_scan_push(s, c);
-  return 0;
-}
-
-static int opt_scan_all(const char *text, opt_scan_t *s, ipc_options_t *o,
-                        char *err, size_t errlen) {
-  for (const char *p = text; *p; p++) {
-    if (*p == '\\') {
-      if (p[1] == '\0') {
-        opt_err(err, errlen, "trailing backslash");
-        return -1;
-      }
-      s->item_started = true;
-      opt_scan_push(s, *++p);
+static int opt_scan_all(const char *text, ipc_options_t *o, char *err, size_t errlen) {
+  size_t len = strlen(text);
+  size_t pos = 0;
+  while (pos < len) {
+    if (text[pos] == ';') {
+      pos++; /* ";;" or a trailing ';' */
       continue;
     }
-    if (opt_scan_byte(s, *p, o, err, errlen) != 0)
+    ptrdiff_t used = opt_scan_item(text + pos, len - pos, o, err, errlen);
+    if (used < 0)
       return -1;
+    pos += (size_t)used + 1; /* the ';', or one past the end */
   }
-  return opt_end_item(s, o, err, errlen);
+  return 0;
 }
 
 int ipc_options_parse(const char *text, ipc_options_t *out, char *err, size_t errlen) {
@@ -255,15 +209,8 @@ int ipc_options_parse(const char *text, ipc_options_t *out, char *err, size_t er
   }
   if (!text)
     return 0;
-  size_t n = strlen(text) + 1;
-  opt_scan_t s = {.name = xmalloc(n), .key = xmalloc(n), .value = xmalloc(n)};
-  opt_scan_reset(&s);
   ipc_options_t tmp = {0};
-  int rc = opt_scan_all(text, &s, &tmp, err, errlen);
-  free(s.name);
-  free(s.key);
-  free(s.value);
-  if (rc != 0) {
+  if (opt_scan_all(text, &tmp, err, errlen) != 0) {
     ipc_options_clear(&tmp);
     return -1;
   }
@@ -272,66 +219,13 @@ int ipc_options_parse(const char *text, ipc_options_t *out, char *err, size_t er
 
 /* ---- JSON form ---- */
 
-/* A real as its shortest text that reads back as the same double, so 0.1
- * gives "0.1" and not jansson's default "0.10000000000000001". */
-static char *opt_json_real_text(const json_t *v) {
-  double d = json_real_value(v);
-  char *text = NULL;
-  for (int p = 1; p <= OPT_REAL_PRECISION_MAX; p++) {
-    free(text);
-    text = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(p));
-    if (!text)
-      xalloc_die();
-    if (strtod(text, NULL) == d)
-      break;
-  }
-  return text;
-}
-
-/* Returns an option value as newly allocated text, or NULL (with err
- * filled) for a string holding a NUL byte. */
-static char *opt_json_value_text(const char *key, const json_t *v, char *err,
-                                 size_t errlen) {
-  char *text;
-  if (json_is_string(v)) {
-    if (json_string_length(v) != strlen(json_string_value(v))) {
-      char qk[IPC_QUOTE_MAX];
-      if (err && errlen)
-        snprintf(err, errlen, "value of option %s contains a NUL byte",
-                 ipc_quote(key, qk, sizeof qk));
-      return NULL;
-    }
-    text = xstrdup(json_string_value(v));
-  } else if (json_is_real(v)) {
-    text = opt_json_real_text(v);
-  } else {
-    text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER);
-  }
-  if (!text)
-    xalloc_die();
-  return text;
-}
-
-/* Adds every member of obj as an option of transport. */
+/* Adds every member of obj as an option of transport. Duplicates cannot
+ * come from one object (the loader refuses them), so kvparse's errors are
+ * about keys and values only. */
 static int opt_json_add_object(ipc_options_t *o, const char *transport,
                                const json_t *obj, char *err, size_t errlen) {
-  const char *key;
-  json_t *v;
-  opt_entry(o, transport); /* a transport named with {} still appears */
-  json_object_foreach((json_t *)obj, key, v) {
-    if (key[0] == '\0') {
-      opt_err(err, errlen, "empty key");
-      return -1;
-    }
-    char *text = opt_json_value_text(key, v, err, errlen);
-    if (!text)
-      return -1;
-    int rc = opt_add(o, transport, key, text, err, errlen);
-    free(text);
-    if (rc != 0)
-      return -1;
-  }
-  return 0;
+  /* A transport named with {} still appears. */
+  return kvparse_json_object(obj, opt_entry(o, transport)->kv, err, errlen);
 }
 
 static bool opt_is_named(const char *key, const char *const *transports, size_t n) {
@@ -382,21 +276,9 @@ int ipc_options_parse_json(const char *json, const char *const *transports,
     opt_err(err, errlen, "no options JSON");
     return -1;
   }
-  json_error_t jerr;
-  json_t *root = json_loads(json, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-  if (!root) {
-    /* jansson ends its text with "near '<token>'", and the token may be
-     * part of a key or password: keep only the reason and the position. */
-    char *near = strstr(jerr.text, " near ");
-    if (near)
-      *near = '\0';
-    if (err && errlen)
-      snprintf(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line,
-               jerr.column, jerr.text);
-    if (err && errlen)
-      opt_err_printable(err);
+  json_t *root = kvparse_json_load(json, strlen(json), err, errlen);
+  if (!root)
     return -1;
-  }
   ipc_options_t tmp = {0};
   int rc = opt_json_apply(root, transports, n_transports, &tmp, err, errlen);
   json_decref(root);

@@ -20,16 +20,9 @@
 /* Longest scheme we quote back in an error ("socks4a" is 7). */
 #define PROXY_SCHEME_QUOTE_MAX 16
 
-typedef struct proxy_scheme {
-  const char *name;
-  ipc_proxy_type_t type;
-} proxy_scheme_t;
-
-static const proxy_scheme_t proxy_schemes[] = {
-    {"socks5", IPC_PROXY_SOCKS5},
-    {"socks4a", IPC_PROXY_SOCKS4A},
-    {"http", IPC_PROXY_HTTP},
-};
+/* The schemes are the proxy types' names (upstream_type_name()). */
+static const upstream_type_t proxy_types[] = {UPSTREAM_SOCKS5, UPSTREAM_SOCKS4A,
+                                              UPSTREAM_HTTP};
 
 static void proxy_err(char *err, size_t errlen, const char *msg) {
   if (err && errlen)
@@ -55,20 +48,12 @@ static bool proxy_scheme_quotable(const char *s, size_t n) {
   return true;
 }
 
-static const char *proxy_scheme_name(ipc_proxy_type_t type) {
-  for (size_t i = 0; i < sizeof proxy_schemes / sizeof proxy_schemes[0]; i++) {
-    if (proxy_schemes[i].type == type)
-      return proxy_schemes[i].name;
-  }
-  return "proxy";
-}
-
-static int proxy_parse_scheme(const char *s, size_t n, ipc_proxy_type_t *type,
+static int proxy_parse_scheme(const char *s, size_t n, upstream_type_t *type,
                               char *err, size_t errlen) {
-  for (size_t i = 0; i < sizeof proxy_schemes / sizeof proxy_schemes[0]; i++) {
-    if (strlen(proxy_schemes[i].name) == n &&
-        strncasecmp(proxy_schemes[i].name, s, n) == 0) {
-      *type = proxy_schemes[i].type;
+  for (size_t i = 0; i < sizeof proxy_types / sizeof proxy_types[0]; i++) {
+    const char *name = upstream_type_name(proxy_types[i]);
+    if (strlen(name) == n && strncasecmp(name, s, n) == 0) {
+      *type = proxy_types[i];
       return 0;
     }
   }
@@ -91,9 +76,9 @@ static int proxy_hex(char c) {
   return -1;
 }
 
-/* Percent-decodes s[0..n) into out (IPC_PROXY_CRED_MAX + 1 bytes).
+/* Percent-decodes s[0..n) into out (UPSTREAM_CRED_MAX + 1 bytes).
  * what names the field for the error ("user name" / "password"). */
-static int proxy_decode_cred(const char *s, size_t n, char out[static IPC_PROXY_CRED_MAX + 1],
+static int proxy_decode_cred(const char *s, size_t n, char out[static UPSTREAM_CRED_MAX + 1],
                              const char *what, char *err, size_t errlen) {
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
@@ -115,10 +100,10 @@ static int proxy_decode_cred(const char *s, size_t n, char out[static IPC_PROXY_
         snprintf(err, errlen, "proxy %s contains a NUL byte", what);
       return -1;
     }
-    if (o == IPC_PROXY_CRED_MAX) {
+    if (o == UPSTREAM_CRED_MAX) {
       if (err && errlen)
         snprintf(err, errlen, "proxy %s is longer than %d bytes", what,
-                 IPC_PROXY_CRED_MAX);
+                 UPSTREAM_CRED_MAX);
       return -1;
     }
     out[o++] = (char)c;
@@ -130,7 +115,7 @@ static int proxy_decode_cred(const char *s, size_t n, char out[static IPC_PROXY_
 /* Parses userinfo s[0..n) into p->user and p->pass. */
 static int proxy_parse_userinfo(const char *s, size_t n, const char *scheme,
                                 ipc_proxy_t *p, char *err, size_t errlen) {
-  if (p->type == IPC_PROXY_SOCKS4A) {
+  if (p->type == UPSTREAM_SOCKS4A) {
     proxy_err(err, errlen, "socks4a proxy does not take a user name or password");
     return -1;
   }
@@ -193,7 +178,7 @@ static int proxy_parse(const char *uri, ipc_proxy_t *p, char *err, size_t errlen
   const char *rest = sep + 3;
   const char *at = strrchr(rest, '@');
   if (at) {
-    if (proxy_parse_userinfo(rest, (size_t)(at - rest), proxy_scheme_name(p->type),
+    if (proxy_parse_userinfo(rest, (size_t)(at - rest), upstream_type_name(p->type),
                              p, err, errlen) != 0)
       return -1;
     rest = at + 1;

@@ -13,25 +13,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "lib/addr.h"
+#include "net/upstream.h"
 
-typedef enum {
-  IPC_PROXY_SOCKS5 = 1,
-  IPC_PROXY_SOCKS4A,
-  IPC_PROXY_HTTP,
-} ipc_proxy_type_t;
+/* The parent contract's name for the proxy: the description itself lives
+ * with the code that dials through it (net/upstream.h). */
+typedef upstream_proxy_t ipc_proxy_t;
 
-#define IPC_PROXY_CRED_MAX 255
-
-typedef struct ipc_proxy {
-  ipc_proxy_type_t type;
-  bool has_auth;
-  char user[IPC_PROXY_CRED_MAX + 1];
-  char pass[IPC_PROXY_CRED_MAX + 1];
-  addr_endpoint_t addr;
-} ipc_proxy_t;
-
-/* Returns 0, or -1 with err giving the reason (without the credentials). */
+/* Fills *out (only on success). Returns 0, or -1 with err giving the
+ * reason (without the credentials). */
 int ipc_proxy_parse(const char *uri, ipc_proxy_t *out, char *err, size_t errlen);
 
 #endif

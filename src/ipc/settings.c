@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/quote.h"
 #include "transports/transport.h"
 
 /* A flag name is stored one byte into the literal "-name", so that the
@@ -80,6 +81,17 @@ const ipc_opt_spec_t ipc_opt_specs[IPC_OPT_COUNT] = {
                                  "ip:port",
                                  "client: where to listen for the application "
                                  "(default 127.0.0.1:0)"},
+    [IPC_OPT_MAX_CONNECTIONS] = {SETTINGS_FLAG("maxConnections"), NULL, IPC_KIND_STRING, "n",
+                                 "open connections at most; more wait in the backlog "
+                                 "(default: what the descriptor limit allows)"},
+    [IPC_OPT_HANDSHAKE_TIMEOUT] = {SETTINGS_FLAG("handshakeTimeout"), NULL, IPC_KIND_STRING,
+                                   "seconds",
+                                   "close a connection whose SOCKS or Extended ORPort "
+                                   "handshake has not finished by then (default 30)"},
+    [IPC_OPT_IDLE_TIMEOUT] = {SETTINGS_FLAG("idleTimeout"), NULL, IPC_KIND_STRING, "seconds",
+                              "close a connection idle that long both ways (default 0: never)"},
+    [IPC_OPT_PARAMS_LIMIT] = {SETTINGS_FLAG("paramsLimit"), NULL, IPC_KIND_STRING, "bytes",
+                              "largest SOCKS 0x09 connection-settings block (default 65536)"},
     [IPC_OPT_LOGLEVEL] = {SETTINGS_FLAG("logLevel"), NULL, IPC_KIND_STRING, "level",
                           "ERROR, WARN, INFO or DEBUG (default WARN)"},
     [IPC_OPT_ENABLE_LOGGING] = {SETTINGS_FLAG("enableLogging"), NULL, IPC_KIND_BOOL, NULL,
@@ -94,38 +106,7 @@ const ipc_opt_spec_t ipc_opt_specs[IPC_OPT_COUNT] = {
 };
 
 const char *ipc_quote(const char *text, char *buf, size_t buflen) {
-  static const char hex[] = "0123456789abcdef";
-  const char *p = text ? text : "";
-  size_t o = 0;
-
-  /* Room for the longest escape (4), the closing quote, "..." and NUL. */
-  if (buflen < 10) {
-    if (buflen > 0)
-      buf[0] = '\0';
-    return buf;
-  }
-  buf[o++] = '"';
-  for (; *p; p++) {
-    unsigned char c = (unsigned char)*p;
-    if (o + 4 + 1 + 3 + 1 > buflen) {
-      memcpy(buf + o, "\"...", 5);
-      return buf;
-    }
-    if (c == '"' || c == '\\') {
-      buf[o++] = '\\';
-      buf[o++] = (char)c;
-    } else if (c < 0x20 || c > 0x7e) {
-      buf[o++] = '\\';
-      buf[o++] = 'x';
-      buf[o++] = hex[c >> 4];
-      buf[o++] = hex[c & 0xf];
-    } else {
-      buf[o++] = (char)c;
-    }
-  }
-  buf[o++] = '"';
-  buf[o] = '\0';
-  return buf;
+  return quote_text(text, buf, buflen);
 }
 
 /* Go's strconv.ParseBool spellings. Returns 0 or -1. */

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "lib/quote.h"
+
 typedef enum {
   IPC_OPT_PTVERSION,
   IPC_OPT_STATE,
@@ -37,6 +39,10 @@ typedef enum {
   IPC_OPT_TRANSPARENT,
   IPC_OPT_UDP,
   IPC_OPT_PROXYLISTENADDR,
+  IPC_OPT_MAX_CONNECTIONS,
+  IPC_OPT_HANDSHAKE_TIMEOUT,
+  IPC_OPT_IDLE_TIMEOUT,
+  IPC_OPT_PARAMS_LIMIT,
   IPC_OPT_LOGLEVEL,
   IPC_OPT_ENABLE_LOGGING,
   IPC_OPT_UNSAFE_LOGGING,
@@ -80,14 +86,9 @@ int ipc_setting_bool(const ipc_setting_t *s, bool *out, char *err, size_t errlen
 /* True when the slot holds a non-empty value. */
 bool ipc_setting_present(const ipc_setting_t *s);
 
-/* Room for a value quoted by ipc_quote(), quotes and NUL included. */
-#define IPC_QUOTE_MAX 256
-
-/* Writes text (NULL reads as "") into buf as a double-quoted, one-line
- * string: '"' and '\\' get a backslash, and bytes outside printable ASCII
- * become \xNN, so a value quoted in an error message can never break the
- * line-based protocol with the parent. Text that does not fit is cut and
- * ends in "...". Returns buf. */
+/* ipc_quote() is lib/quote's quote_text(), named for this layer's many
+ * callers; IPC_QUOTE_MAX is its QUOTE_MAX. */
+#define IPC_QUOTE_MAX QUOTE_MAX
 const char *ipc_quote(const char *text, char *buf, size_t buflen);
 
 /* Writes the -help text, generated from ipc_opt_specs. */

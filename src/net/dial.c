@@ -1,8 +1,13 @@
 /* dial: see dial.h.
  *
- * State: resolving (names only) -> connecting to each resolved address in
- * turn until one answers -> done. The caller's callback runs exactly once
- * unless dial_cancel() came first. */
+ * Direct: resolving (names only) -> connecting to each resolved address in
+ * turn until one answers -> done.
+ * Through a proxy: connecting to the proxy (an IP literal) -> the proxy's
+ * handshake (net/upstream.c, which owns the bufferevent meanwhile) ->
+ * done, all under one deadline timer.
+ * The caller's callback runs exactly once unless dial_cancel() came first.
+ * The proxy's description, credentials included, is copied in and wiped
+ * when the dial ends. */
 #include "net/dial.h"
 
 #include <errno.h>
@@ -10,9 +15,13 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "lib/log.h"
+#include "net/upstream_codec.h"
 
 struct dial {
   struct event_base *base;
@@ -29,15 +38,24 @@ struct dial {
   struct event *step_ev; /* continues work from the loop, never inside dial_start */
   bool starting;         /* inside dial_start: callbacks must be deferred */
   bool cancelled;        /* cancelled while evdns still owed us a callback */
+  bool has_proxy;
+  upstream_proxy_t proxy;   /* a copy; wiped in dial_free */
+  addr_endpoint_t dest;     /* what the proxy is asked for */
+  upstream_t *handshake;    /* the proxy's handshake, owning the bufferevent */
+  struct event *deadline_ev; /* through a proxy: bounds connect + handshake */
 };
 
 static void dial_free(dial_t *d) {
   if (d->step_ev)
     event_free(d->step_ev);
+  if (d->deadline_ev)
+    event_free(d->deadline_ev);
+  upstream_cancel(d->handshake);
   if (d->bev)
     bufferevent_free(d->bev);
   if (d->results)
     evutil_freeaddrinfo(d->results);
+  sodium_memzero(&d->proxy, sizeof d->proxy);
   free(d);
 }
 
@@ -49,30 +67,59 @@ static void dial_finish(dial_t *d, struct bufferevent *bev, int err) {
   done(ctx, bev, err);
 }
 
-/* Binds the source address Tor asked for, except toward loopback
- * (pt-spec 3.2.1: the setting must be ignored there). */
-static int bind_outbound(dial_t *d, evutil_socket_t fd, const struct sockaddr *dest) {
-  const struct sockaddr_storage *src = NULL;
+const struct sockaddr *dial_source_for(const struct sockaddr *dest,
+                                       const struct sockaddr *bind_v4,
+                                       const struct sockaddr *bind_v6) {
   if (addr_is_loopback(dest))
-    return 0;
-  if (dest->sa_family == AF_INET && d->has_bind_v4)
-    src = &d->bind_v4;
-  else if (dest->sa_family == AF_INET6 && d->has_bind_v6)
-    src = &d->bind_v6;
+    return NULL;
+  if (dest->sa_family == AF_INET)
+    return bind_v4;
+  if (dest->sa_family == AF_INET6)
+    return bind_v6;
+  return NULL;
+}
+
+static int bind_outbound(dial_t *d, evutil_socket_t fd, const struct sockaddr *dest) {
+  const struct sockaddr *src =
+      dial_source_for(dest, d->has_bind_v4 ? (const struct sockaddr *)&d->bind_v4 : NULL,
+                      d->has_bind_v6 ? (const struct sockaddr *)&d->bind_v6 : NULL);
   if (!src)
     return 0;
-  socklen_t len = src->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+  socklen_t len = src->sa_family == AF_INET ? sizeof(struct sockaddr_in)
                                             : sizeof(struct sockaddr_in6);
-  return bind(fd, (const struct sockaddr *)src, len);
+  return bind(fd, src, len);
 }
 
 static void try_next(dial_t *d);
+
+static void on_handshake_done(void *ctx, struct bufferevent *bev, int err) {
+  dial_t *d = ctx;
+  d->handshake = NULL;
+  dial_finish(d, bev, err);
+}
+
+/* Connected to the proxy: hand the connection to its handshake. */
+static void start_handshake(dial_t *d) {
+  int err = 0;
+  d->handshake = upstream_start(d->bev, &d->proxy, &d->dest, on_handshake_done, d, &err);
+  if (!d->handshake) {
+    bufferevent_free(d->bev);
+    d->bev = NULL;
+    dial_finish(d, NULL, err);
+    return;
+  }
+  d->bev = NULL; /* the handshake's now */
+}
 
 static void on_connect_event(struct bufferevent *bev, short what, void *arg) {
   dial_t *d = arg;
   if (what & BEV_EVENT_CONNECTED) {
     bufferevent_set_timeouts(bev, NULL, NULL);
     bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+    if (d->has_proxy) {
+      start_handshake(d);
+      return;
+    }
     dial_finish(d, bev, 0);
     return;
   }
@@ -99,7 +146,8 @@ static int connect_one(dial_t *d, const struct sockaddr *sa, socklen_t salen) {
     return ENOMEM;
   }
   bufferevent_setcb(d->bev, NULL, NULL, on_connect_event, d);
-  if (d->timeout_s) {
+  /* Through a proxy the deadline timer bounds the connect too. */
+  if (d->timeout_s && !d->has_proxy) {
     struct timeval tv = {d->timeout_s, 0};
     bufferevent_set_timeouts(d->bev, NULL, &tv);
   }
@@ -148,6 +196,39 @@ static void on_resolved(int result, struct evutil_addrinfo *res, void *arg) {
  * error found while dial_start was still running. */
 static void on_step(evutil_socket_t fd, short what, void *arg) { try_next(arg); }
 
+static void on_deadline(evutil_socket_t fd, short what, void *arg) {
+  dial_t *d = arg;
+  log_debug("upstream %s proxy: no tunnel within %u s", upstream_type_name(d->proxy.type),
+            d->timeout_s);
+  if (d->bev) { /* still connecting to the proxy */
+    bufferevent_free(d->bev);
+    d->bev = NULL;
+  }
+  dial_finish(d, NULL, ETIMEDOUT); /* dial_free ends a handshake */
+}
+
+/* Through a proxy: connect to it (the destination goes to the proxy as
+ * given, a name unresolved). An error is reported from the loop. */
+static dial_t *start_via_proxy(dial_t *d, const addr_endpoint_t *dest) {
+  d->dest = *dest;
+  if (d->timeout_s) {
+    struct timeval tv = {d->timeout_s, 0};
+    d->deadline_ev = evtimer_new(d->base, on_deadline, d);
+    if (!d->deadline_ev || evtimer_add(d->deadline_ev, &tv) != 0) {
+      dial_free(d);
+      return NULL;
+    }
+  }
+  int err = upstream_check_dest(d->proxy.type, dest);
+  if (err == 0)
+    err = connect_one(d, (const struct sockaddr *)&d->proxy.addr.sa, d->proxy.addr.salen);
+  if (err != 0) {
+    d->last_err = err; /* reported from the loop by try_next */
+    event_active(d->step_ev, EV_TIMEOUT, 0);
+  }
+  return d;
+}
+
 static void copy_bind(const struct sockaddr *src, struct sockaddr_storage *dst, bool *has) {
   if (!src)
     return;
@@ -175,12 +256,18 @@ dial_t *dial_start(struct event_base *base, struct evdns_base *dns,
     copy_bind(opts->bind_v4, &d->bind_v4, &d->has_bind_v4);
     copy_bind(opts->bind_v6, &d->bind_v6, &d->has_bind_v6);
     d->timeout_s = opts->timeout_s;
+    if (opts->proxy) {
+      d->proxy = *opts->proxy;
+      d->has_proxy = true;
+    }
   }
   d->step_ev = event_new(base, -1, 0, on_step, d);
   if (!d->step_ev) {
-    free(d);
+    dial_free(d);
     return NULL;
   }
+  if (d->has_proxy)
+    return start_via_proxy(d, dest);
   if (dest->family != AF_UNSPEC) {
     int err = connect_one(d, (const struct sockaddr *)&dest->sa, dest->salen);
     if (err != 0) {

@@ -7,9 +7,11 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -17,12 +19,14 @@
 #define LISTEN_BACKLOG 1024
 #define LISTEN_PAUSE_S 1
 #define CLOSE_FLUSH_TIMEOUT_S 10
+#define CLOSE_LINGER_S 2
 
 struct net_listener {
   struct evconnlistener *evl;
   struct event *resume_ev; /* re-enables accepting after a failed accept */
   net_accept_fn cb;
   void *ctx;
+  bool held;                /* net_listener_hold(): not accepting */
   char text[ADDR_TEXT_MAX]; /* our own address, for log lines */
 };
 
@@ -34,7 +38,18 @@ static void on_evl_accept(struct evconnlistener *evl, evutil_socket_t fd, struct
 
 static void on_resume(evutil_socket_t fd, short what, void *arg) {
   net_listener_t *l = arg;
-  evconnlistener_enable(l->evl);
+  if (!l->held)
+    evconnlistener_enable(l->evl);
+}
+
+void net_listener_hold(net_listener_t *l, bool hold) {
+  if (!l || l->held == hold)
+    return;
+  l->held = hold;
+  if (hold)
+    evconnlistener_disable(l->evl);
+  else if (!evtimer_pending(l->resume_ev, NULL))
+    evconnlistener_enable(l->evl);
 }
 
 /* The listening socket stays readable while accept() fails (out of
@@ -118,11 +133,10 @@ net_listener_t *net_listen(struct event_base *base, const addr_endpoint_t *ep,
   return l;
 }
 
-static void close_on_drained(struct bufferevent *bev, void *arg) {
-  if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-    bufferevent_free(bev);
-}
-
+/* Lingering close: once the last reply has been flushed, send FIN and
+ * keep reading (and dropping) until the peer's EOF. Closing at once while
+ * the peer still sends would make the kernel answer with RST, and a RST
+ * can destroy our reply before the peer's application has read it. */
 static void close_on_event(struct bufferevent *bev, short what, void *arg) {
   bufferevent_free(bev);
 }
@@ -132,16 +146,25 @@ static void discard_input(struct bufferevent *bev, void *arg) {
   evbuffer_drain(in, evbuffer_get_length(in));
 }
 
-void net_close_when_flushed(struct bufferevent *bev) {
-  if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-    bufferevent_free(bev);
+static void shut_when_drained(struct bufferevent *bev, void *arg) {
+  if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
     return;
-  }
-  /* Keep reading (and dropping) so the peer's EOF or RST is noticed; a
-   * peer that never reads cannot hold the socket past the timeout. */
+  evutil_socket_t fd = bufferevent_getfd(bev);
+  if (fd >= 0)
+    shutdown(fd, SHUT_WR);
+  bufferevent_disable(bev, EV_WRITE);
+  struct timeval linger = {CLOSE_LINGER_S, 0};
+  bufferevent_set_timeouts(bev, &linger, NULL);
+}
+
+void net_close_when_flushed(struct bufferevent *bev) {
+  /* A peer that never reads cannot hold the socket past the timeout. */
   struct timeval limit = {CLOSE_FLUSH_TIMEOUT_S, 0};
   bufferevent_set_timeouts(bev, &limit, &limit);
   bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-  bufferevent_setcb(bev, discard_input, close_on_drained, close_on_event, NULL);
+  bufferevent_setwatermark(bev, EV_READ, 0, 0);
+  bufferevent_setcb(bev, discard_input, shut_when_drained, close_on_event, NULL);
   bufferevent_enable(bev, EV_READ | EV_WRITE);
+  discard_input(bev, NULL);
+  shut_when_drained(bev, NULL);
 }

@@ -8,6 +8,7 @@
 #ifndef PTD_NET_LISTENER_H
 #define PTD_NET_LISTENER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/addr.h"
@@ -25,11 +26,16 @@ typedef void (*net_accept_fn)(void *ctx, int fd, const struct sockaddr *peer);
 net_listener_t *net_listen(struct event_base *base, const addr_endpoint_t *ep,
                            net_accept_fn cb, void *ctx, struct sockaddr_storage *bound,
                            char *err, size_t errlen);
+/* Stops (hold true) or resumes accepting; new connections wait in the
+ * kernel's backlog meanwhile. For a connection limit. */
+void net_listener_hold(net_listener_t *l, bool hold);
 /* Closes the socket. Accepts NULL. */
 void net_listener_free(net_listener_t *l);
 
-/* Frees bev once its output has reached the socket, ignoring further
- * input: the way to send a last error reply and hang up. */
+/* Frees bev once its output has reached the socket and the peer has
+ * closed its side (or a short linger ran out), dropping further input:
+ * the way to send a last error reply and hang up without the reply being
+ * lost to a reset. */
 void net_close_when_flushed(struct bufferevent *bev);
 
 #endif

@@ -7,15 +7,25 @@
  * a malformed one (SOCKS5_ERROR) also leaves it as it was: the caller is
  * about to answer and close, and has no use for the bytes after it.
  * Fields are checked as soon as they arrive, so garbage is refused without
- * waiting for a length it claims. The caller owns every buffer. */
+ * waiting for a length it claims. The one message that can be large, the
+ * 0x09 JSON block, is judged by its 4 length bytes and copied out only
+ * once its whole body is in, so a slow client costs no repeated copies.
+ * The caller owns every buffer.
+ *
+ * The order of messages (greeting, then per method nothing, an RFC 1929
+ * request or a JSON block, then the request) is the caller's state
+ * machine; each reader here knows only its own message. */
 #include "net/socks5.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
+
+#include "lib/xalloc.h"
 
 /* Greeting: VER NMETHODS METHODS[NMETHODS]. */
 #define SOCKS5_GREETING_HDR_LEN 2
@@ -35,6 +45,18 @@
 #define SOCKS5_REQ_MAX_LEN                                                     \
   (SOCKS5_REQ_HDR_LEN + SOCKS5_DOMAIN_LEN_LEN + SOCKS5_DOMAIN_MAX_LEN +        \
    SOCKS5_PORT_LEN)
+
+/* RFC 1929 request: VER ULEN UNAME PLEN PASSWD. */
+#define SOCKS5_USERPASS_OFF_VER 0
+#define SOCKS5_USERPASS_OFF_ULEN 1
+#define SOCKS5_USERPASS_HDR_LEN 2
+#define SOCKS5_USERPASS_PLEN_LEN 1
+#define SOCKS5_USERPASS_MAX_LEN                                                \
+  (SOCKS5_USERPASS_HDR_LEN + SOCKS5_USERPASS_FIELD_MAX +                       \
+   SOCKS5_USERPASS_PLEN_LEN + SOCKS5_USERPASS_FIELD_MAX)
+
+/* JSON parameter block: a 4-byte big-endian length, then the body. */
+#define SOCKS5_JSON_LEN_LEN 4
 
 /* Reply: VER REP RSV ATYP BND.ADDR BND.PORT, with at most an IPv6 address. */
 #define SOCKS5_REPLY_MAX_LEN (SOCKS5_REQ_HDR_LEN + SOCKS5_IPV6_LEN + SOCKS5_PORT_LEN)
@@ -84,9 +106,80 @@ int socks5_greeting_offers(const socks5_greeting_t *g, uint8_t method) {
   return 0;
 }
 
+uint8_t socks5_choose_method(const socks5_greeting_t *g) {
+  static const uint8_t preferred[] = {SOCKS5_METHOD_JSON, SOCKS5_METHOD_USERPASS,
+                                      SOCKS5_METHOD_NO_AUTH};
+  for (size_t i = 0; i < sizeof preferred; i++) {
+    if (socks5_greeting_offers(g, preferred[i]))
+      return preferred[i];
+  }
+  return SOCKS5_METHOD_NONE_ACCEPTABLE;
+}
+
 void socks5_write_method(struct evbuffer *out, uint8_t method) {
   const uint8_t msg[2] = {SOCKS5_VERSION, method};
   evbuffer_add(out, msg, sizeof msg);
+}
+
+socks5_result_t socks5_read_userpass(struct evbuffer *in, socks5_userpass_t *out) {
+  uint8_t buf[SOCKS5_USERPASS_MAX_LEN];
+  ptrdiff_t got = socks5_peek(in, buf, sizeof buf);
+  if (got < 0)
+    return SOCKS5_ERROR;
+  size_t have = (size_t)got;
+  if (have > SOCKS5_USERPASS_OFF_VER && buf[SOCKS5_USERPASS_OFF_VER] != SOCKS5_USERPASS_VERSION)
+    return SOCKS5_ERROR;
+  if (have < SOCKS5_USERPASS_HDR_LEN)
+    return SOCKS5_NEED_MORE;
+  size_t ulen = buf[SOCKS5_USERPASS_OFF_ULEN];
+  size_t plen_off = SOCKS5_USERPASS_HDR_LEN + ulen;
+  if (have <= plen_off)
+    return SOCKS5_NEED_MORE;
+  size_t plen = buf[plen_off];
+  size_t total = plen_off + SOCKS5_USERPASS_PLEN_LEN + plen;
+  if (have < total)
+    return SOCKS5_NEED_MORE;
+  memcpy(out->uname, buf + SOCKS5_USERPASS_HDR_LEN, ulen);
+  out->ulen = ulen;
+  memcpy(out->passwd, buf + plen_off + SOCKS5_USERPASS_PLEN_LEN, plen);
+  out->plen = plen;
+  return socks5_consume(in, total) == 0 ? SOCKS5_OK : SOCKS5_ERROR;
+}
+
+void socks5_write_userpass_status(struct evbuffer *out, uint8_t status) {
+  const uint8_t msg[2] = {SOCKS5_USERPASS_VERSION, status};
+  evbuffer_add(out, msg, sizeof msg);
+}
+
+socks5_result_t socks5_read_json_block(struct evbuffer *in, size_t limit, char **json,
+                                       size_t *len, uint8_t *reply) {
+  uint8_t hdr[SOCKS5_JSON_LEN_LEN];
+  *reply = SOCKS5_REP_GENERAL_FAILURE;
+  ptrdiff_t got = socks5_peek(in, hdr, sizeof hdr);
+  if (got < 0)
+    return SOCKS5_ERROR;
+  if ((size_t)got < sizeof hdr)
+    return SOCKS5_NEED_MORE;
+  uint32_t n = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) |
+               ((uint32_t)hdr[2] << 8) | (uint32_t)hdr[3];
+  if (n > limit) {
+    *reply = SOCKS5_REP_SETTINGS_TOO_LARGE;
+    return SOCKS5_ERROR;
+  }
+  /* Written as a subtraction: on a 32-bit size_t, 4 + n could wrap. */
+  if (evbuffer_get_length(in) - sizeof hdr < n)
+    return SOCKS5_NEED_MORE;
+  char *body = xmalloc((size_t)n + 1);
+  if (socks5_consume(in, sizeof hdr) != 0 ||
+      evbuffer_copyout(in, body, n) != (ev_ssize_t)n || socks5_consume(in, n) != 0) {
+    free(body);
+    return SOCKS5_ERROR;
+  }
+  body[n] = '\0';
+  *json = body;
+  *len = n;
+  *reply = SOCKS5_REP_SUCCEEDED;
+  return SOCKS5_OK;
 }
 
 static uint16_t socks5_get_port(const uint8_t *p) {
@@ -117,9 +210,10 @@ static int socks5_addr_field_len(uint8_t atyp, const uint8_t *buf, size_t have,
   }
 }
 
-/* Fills dest from a binary IPv4 or IPv6 address and a port. */
-static void socks5_fill_ip(addr_endpoint_t *dest, int family, const uint8_t *addr,
-                           uint16_t port) {
+void socks5_endpoint_from_ip(addr_endpoint_t *dest, int family, const uint8_t *addr,
+                             uint16_t port) {
+  memset(dest, 0, sizeof *dest);
+  dest->port = port;
   if (family == AF_INET) {
     struct sockaddr_in *sin = (struct sockaddr_in *)&dest->sa;
     sin->sin_family = AF_INET;
@@ -161,10 +255,10 @@ static int socks5_decode_request(const uint8_t *buf, size_t addr_len,
   req->dest.port = port;
   switch (req->atyp) {
   case SOCKS5_ATYP_IPV4:
-    socks5_fill_ip(&req->dest, AF_INET, addr, port);
+    socks5_endpoint_from_ip(&req->dest, AF_INET, addr, port);
     return 0;
   case SOCKS5_ATYP_IPV6:
-    socks5_fill_ip(&req->dest, AF_INET6, addr, port);
+    socks5_endpoint_from_ip(&req->dest, AF_INET6, addr, port);
     return 0;
   default:
     if (socks5_fill_domain(&req->dest, addr + SOCKS5_DOMAIN_LEN_LEN,
@@ -274,6 +368,7 @@ void socks5_write_reply(struct evbuffer *out, uint8_t rep, const struct sockaddr
 uint8_t socks5_reply_for_errno(int err) {
   switch (err) {
   case ECONNREFUSED:
+  case ECONNRESET:
     return SOCKS5_REP_CONN_REFUSED;
   case ENETUNREACH:
   case ENETDOWN:
@@ -287,6 +382,8 @@ uint8_t socks5_reply_for_errno(int err) {
   case EACCES:
   case EPERM:
     return SOCKS5_REP_NOT_ALLOWED;
+  case EAFNOSUPPORT:
+    return SOCKS5_REP_ATYP_NOT_SUPPORTED;
   default:
     return SOCKS5_REP_GENERAL_FAILURE;
   }

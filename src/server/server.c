@@ -1,19 +1,31 @@
 /* server: see server.h.
  *
- * Per connection: DIALING (the ORPort; the transport stream is not read
- * meanwhile, so a client's early bytes wait in the kernel and the codec)
- * -> RELAYING. */
+ * Per connection: DIALING (the ORPort or the ExtORPort) -> with an
+ * ExtORPort, its HANDSHAKE (SAFE_COOKIE, USERADDR, TRANSPORT, then OKAY or
+ * DENY) -> RELAYING. Until RELAYING the transport stream is not read, so
+ * a client's early bytes wait in the kernel and the codec.
+ *
+ * The cookie lives in the server_t from server_use_extorport() to
+ * server_free(), which wipes it. Each connection keeps the client's real
+ * address as text for USERADDR; it goes to the bridge, never to a log
+ * (log lines use the scrubbed peer). */
 #include "server/server.h"
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "net/conn_limit.h"
 #include "net/dial.h"
+#include "net/extorport_conn.h"
+#include "net/extorport_cookie.h"
 #include "net/listener.h"
 #include "net/relay.h"
 
@@ -30,8 +42,10 @@ typedef struct server_conn {
   server_listener_t *listener;
   struct bufferevent *plain; /* the client's stream, decoded */
   dial_t *dial;
+  extorport_conn_t *extor; /* the ExtORPort handshake in progress */
   relay_t *relay;
-  char peer[ADDR_TEXT_MAX]; /* scrubbed unless unsafe logging */
+  char peer[ADDR_TEXT_MAX];     /* scrubbed unless unsafe logging */
+  char useraddr[ADDR_TEXT_MAX]; /* for USERADDR only; empty if unknown */
   struct server_conn *prev, *next;
 } server_conn_t;
 
@@ -39,10 +53,18 @@ struct server {
   struct event_base *base;
   struct evdns_base *dns;
   server_opts_t opts;
+  bool use_extorport;
+  addr_endpoint_t extorport;
+  uint8_t cookie[EXTORPORT_COOKIE_LEN];
   server_listener_t *listeners;
   server_conn_t *conns;
-  size_t n_conns;
+  conn_limit_t limit; /* .open counts conns */
 };
+
+static void hold_listeners(server_t *s, bool hold) {
+  for (server_listener_t *sl = s->listeners; sl; sl = sl->next)
+    net_listener_hold(sl->net, hold);
+}
 
 static void conn_free(server_conn_t *sc) {
   server_t *s = sc->server;
@@ -52,9 +74,10 @@ static void conn_free(server_conn_t *sc) {
     s->conns = sc->next;
   if (sc->next)
     sc->next->prev = sc->prev;
-  s->n_conns--;
+  if (conn_limit_closed(&s->limit))
+    hold_listeners(s, false);
   free(sc);
-  if (s->n_conns == 0 && s->opts.on_idle)
+  if (s->limit.open == 0 && s->opts.on_idle)
     s->opts.on_idle(s->opts.ctx);
 }
 
@@ -66,31 +89,78 @@ static void on_relay_done(void *ctx, const relay_stats_t *st, const char *reason
   conn_free(sc);
 }
 
-static void on_orport_dialed(void *ctx, struct bufferevent *orport, int err) {
-  server_conn_t *sc = ctx;
-  sc->dial = NULL;
+/* orport is connected and ready for the client's plaintext. */
+static void conn_relay(server_conn_t *sc, struct bufferevent *orport) {
   struct bufferevent *plain = sc->plain;
   sc->plain = NULL;
-  if (!orport) {
-    log_warn("server: cannot reach the ORPort: %s", strerror(err));
-    bufferevent_free(plain);
-    conn_free(sc);
-    return;
-  }
   sc->relay = relay_start(plain, orport, sc->server->opts.idle_timeout_s, on_relay_done, sc);
   if (!sc->relay)
     conn_free(sc);
 }
 
-/* The client went away while the ORPort was still being dialed. */
+/* Closes the client's connection before any relaying. */
+static void conn_close(server_conn_t *sc) {
+  bufferevent_free(sc->plain);
+  sc->plain = NULL;
+  conn_free(sc);
+}
+
+static void on_extorport_done(void *ctx, struct bufferevent *bev, extorport_result_t result,
+                              const char *why) {
+  server_conn_t *sc = ctx;
+  sc->extor = NULL;
+  if (result != EXTORPORT_READY) {
+    /* info, not warn: a DENY is the bridge's policy working, and a
+     * broken ExtORPort shows on every connection anyway. */
+    log_info("server %s: %s; closing the client's connection", sc->peer, why);
+    conn_close(sc);
+    return;
+  }
+  conn_relay(sc, bev);
+}
+
+static void on_orport_dialed(void *ctx, struct bufferevent *orport, int err) {
+  server_conn_t *sc = ctx;
+  server_t *s = sc->server;
+  sc->dial = NULL;
+  if (!orport) {
+    log_warn("server: cannot reach the %s: %s", s->use_extorport ? "Extended ORPort" : "ORPort",
+             strerror(err));
+    conn_close(sc);
+    return;
+  }
+  if (!s->use_extorport) {
+    conn_relay(sc, orport);
+    return;
+  }
+  sc->extor = extorport_conn_start(orport, s->cookie, sc->useraddr[0] ? sc->useraddr : NULL,
+                                   sc->listener->transport->name, s->opts.handshake_timeout_s,
+                                   on_extorport_done, sc);
+  if (!sc->extor) {
+    log_error("server: out of memory starting the Extended ORPort handshake");
+    conn_close(sc);
+  }
+}
+
+/* The client went away while the ORPort was still being dialed or the
+ * ExtORPort handshake ran. */
 static void on_plain_event(struct bufferevent *bev, short what, void *arg) {
   server_conn_t *sc = arg;
   log_debug("server %s: client left before the ORPort answered", sc->peer);
   dial_cancel(sc->dial);
   sc->dial = NULL;
-  bufferevent_free(sc->plain);
-  sc->plain = NULL;
-  conn_free(sc);
+  extorport_conn_cancel(sc->extor);
+  sc->extor = NULL;
+  conn_close(sc);
+}
+
+/* The client's address as the ExtORPort's USERADDR wants it: "1.2.3.4:5"
+ * or "[1:2::3]:5"; left empty for anything else (USERADDR is then not
+ * sent rather than sent wrong). */
+static void conn_set_useraddr(server_conn_t *sc, const struct sockaddr *sa) {
+  sc->useraddr[0] = '\0';
+  if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
+    addr_format(sa, sc->useraddr);
 }
 
 static void on_accept(void *arg, int fd, const struct sockaddr *sa) {
@@ -119,13 +189,16 @@ static void on_accept(void *arg, int fd, const struct sockaddr *sa) {
   sc->server = s;
   sc->listener = sl;
   log_addr(sa, sc->peer);
+  conn_set_useraddr(sc, sa);
   sc->next = s->conns;
   if (s->conns)
     s->conns->prev = sc;
   s->conns = sc;
-  s->n_conns++;
+  if (conn_limit_opened(&s->limit))
+    hold_listeners(s, true);
   log_debug("server %s: accepted on %s listener", sc->peer, sl->transport->name);
-  /* Watch for the client leaving, but read nothing until the ORPort is up. */
+  /* Watch for the client leaving, but read nothing until the ORPort is
+   * ready for it. */
   bufferevent_setcb(sc->plain, NULL, NULL, on_plain_event, sc);
   bufferevent_enable(sc->plain, EV_WRITE);
   dial_opts_t dopts = {
@@ -133,7 +206,8 @@ static void on_accept(void *arg, int fd, const struct sockaddr *sa) {
       .bind_v6 = s->opts.bind_v6,
       .timeout_s = s->opts.dial_timeout_s,
   };
-  sc->dial = dial_start(s->base, s->dns, &s->opts.orport, &dopts, on_orport_dialed, sc);
+  const addr_endpoint_t *dest = s->use_extorport ? &s->extorport : &s->opts.orport;
+  sc->dial = dial_start(s->base, s->dns, dest, &dopts, on_orport_dialed, sc);
   if (!sc->dial) {
     bufferevent_free(sc->plain);
     sc->plain = NULL;
@@ -149,7 +223,26 @@ server_t *server_new(struct event_base *base, struct evdns_base *dns,
   s->base = base;
   s->dns = dns;
   s->opts = *opts;
+  s->limit.max = opts->max_conns;
+  s->limit.role = "server";
   return s;
+}
+
+int server_use_extorport(server_t *s, const addr_endpoint_t *ep, const char *cookie_file,
+                         char *err, size_t errlen) {
+  if (extorport_cookie_read(cookie_file, s->cookie, err, errlen) != 0)
+    return -1;
+  s->extorport = *ep;
+  s->use_extorport = true;
+  /* The spec asks for this warning: the protocol has no confidentiality,
+   * and USERADDR carries every client's address. */
+  bool local = ep->family == AF_UNSPEC ? strcasecmp(ep->host, "localhost") == 0
+                                       : addr_is_loopback((const struct sockaddr *)&ep->sa);
+  if (!local)
+    log_warn("the Extended ORPort %s is not on loopback: client addresses cross the network "
+             "unencrypted",
+             ep->host);
+  return 0;
 }
 
 int server_add_listener(server_t *s, const transport_ops_t *t, const kvlist_t *options,
@@ -176,6 +269,7 @@ int server_add_listener(server_t *s, const transport_ops_t *t, const kvlist_t *o
     free(sl);
     return -1;
   }
+  net_listener_hold(sl->net, s->limit.held);
   sl->next = s->listeners;
   s->listeners = sl;
   return 0;
@@ -188,7 +282,7 @@ void server_stop_listening(server_t *s) {
   }
 }
 
-size_t server_open_connections(const server_t *s) { return s->n_conns; }
+size_t server_open_connections(const server_t *s) { return s->limit.open; }
 
 void server_free(server_t *s) {
   if (!s)
@@ -198,6 +292,7 @@ void server_free(server_t *s) {
     server_conn_t *sc = s->conns;
     if (sc->dial)
       dial_cancel(sc->dial);
+    extorport_conn_cancel(sc->extor);
     if (sc->relay)
       relay_abort(sc->relay);
     if (sc->plain)
@@ -211,5 +306,6 @@ void server_free(server_t *s) {
     sl->transport->server_free(sl->instance);
     free(sl);
   }
+  sodium_memzero(s->cookie, sizeof s->cookie);
   free(s);
 }

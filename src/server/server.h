@@ -1,7 +1,10 @@
 /* server: the server role. One listener per transport; each accepted
  * connection is wrapped in the transport's server codec, the ORPort is
- * dialed, and the relay joins the two. The role knows nothing of the
- * parent: the entry layer reports what server_add_listener() returns. */
+ * dialed, and the relay joins the two. With an Extended ORPort (see
+ * server_use_extorport()) that is dialed instead, always, and each
+ * connection first tells it the client's address and the transport's
+ * name. The role knows nothing of the parent: the entry layer reports
+ * what server_use_extorport() and server_add_listener() return. */
 #ifndef PTD_SERVER_SERVER_H
 #define PTD_SERVER_SERVER_H
 
@@ -17,17 +20,26 @@ struct evdns_base;
 typedef struct server server_t;
 
 typedef struct server_opts {
-  addr_endpoint_t orport; /* where plaintext goes */
+  addr_endpoint_t orport; /* where plaintext goes without an ExtORPort */
   const struct sockaddr *bind_v4;
   const struct sockaddr *bind_v6;
   unsigned dial_timeout_s;
+  unsigned handshake_timeout_s; /* the ExtORPort's, after connecting; 0: none */
   unsigned idle_timeout_s;
+  size_t max_conns; /* 0: no limit of our own */
   void (*on_idle)(void *ctx); /* the last open connection closed */
   void *ctx;
 } server_opts_t;
 
 server_t *server_new(struct event_base *base, struct evdns_base *dns,
                      const server_opts_t *opts);
+/* Sends every connection through the Extended ORPort at ep rather than
+ * the ORPort, authenticating with the cookie in cookie_file, which is read
+ * now, once (see net/extorport_cookie.c for why once is enough). Call
+ * before server_add_listener(). Returns 0, or -1 with a reason in err
+ * that does not repeat the path (the caller names the file). */
+int server_use_extorport(server_t *s, const addr_endpoint_t *ep, const char *cookie_file,
+                         char *err, size_t errlen);
 /* Sets up transport t from its options and the state directory and
  * listens at bind. *args_out (owned by the server) is what clients need,
  * for SMETHOD ARGS:, or NULL. */

@@ -102,7 +102,9 @@ static void on_kick(evutil_socket_t fd, short what, void *arg) {
   cs->kick_pending = false;
   if (!cs->failed) {
     bufferevent_flush(filter, EV_WRITE, BEV_NORMAL);
-    bufferevent_flush(filter, EV_READ, BEV_NORMAL);
+    /* A flush moves bytes but runs no callback: tell the reader. */
+    if (bufferevent_flush(filter, EV_READ, BEV_NORMAL) > 0)
+      bufferevent_trigger(filter, EV_READ, 0);
   }
   bufferevent_decref(filter);
 }
@@ -158,6 +160,12 @@ struct bufferevent *codec_stream_wrap(struct bufferevent *wire, codec_t *codec) 
     goto fail;
   if (codec->ops->start && codec->ops->start(codec) == CODEC_ERROR)
     stream_fail(cs);
+  /* Bytes already read from the wire (an upstream proxy's reply came with
+   * the server's first bytes) would wait for the next read event: a
+   * filter only looks at its underlying input when new data arrives. The
+   * deferred kick runs once the caller has enabled reading. */
+  else if (evbuffer_get_length(bufferevent_get_input(wire)) > 0)
+    stream_kick(&cs->io);
   return cs->filter;
 fail:
   if (cs) {

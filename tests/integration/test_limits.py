@@ -1,6 +1,9 @@
-"""Running out of file descriptors: a server whose accept() fails with
-EMFILE keeps going. It tells the parent (a LOG warning), keeps relaying
-the connections it has, and accepts again once descriptors are free."""
+"""Running out of file descriptors. By default the connection limit is
+derived from the descriptor limit, so listeners are held before accept()
+can fail. With a limit set too high for the descriptors, a server whose
+accept() fails with EMFILE keeps going: it tells the parent (a LOG
+warning), keeps relaying the connections it has, and accepts again once
+descriptors are free."""
 
 import select
 import shutil
@@ -27,7 +30,8 @@ class DescriptorExhaustionTest(PtdTestCase):
 
     def test_server_survives_emfile(self):
         echo = self.echo_server()
-        server = self.launch(env=self.server_env(orport=echo.hostport,
+        server = self.launch(args=("-maxConnections", "10000"),
+                             env=self.server_env(orport=echo.hostport,
                                                  TOR_PT_SERVER_BINDADDR="plain-127.0.0.1:0"),
                              prefix=prlimit_prefix())
         server.wait_done()
@@ -81,6 +85,29 @@ class DescriptorExhaustionTest(PtdTestCase):
             s.close()
         self.assertTrue(served, "no connection served after descriptors were freed\n%s"
                         % server.describe())
+        self.assertIsNone(server.proc.poll(), "the server exited\n" + server.describe())
+
+    def test_default_limit_holds_before_emfile(self):
+        echo = self.echo_server()
+        server = self.launch(env=self.server_env(orport=echo.hostport,
+                                                 TOR_PT_SERVER_BINDADDR="plain-127.0.0.1:0"),
+                             prefix=prlimit_prefix())
+        server.wait_done()
+        addr = server.method_addr()
+        socks = [tcp_connect(addr) for _ in range(CONNECTIONS)]
+        for s in socks:
+            self.addCleanup(s.close)
+        line = server.read_until(lambda l: l.startswith("LOG ") and "connection limit" in l,
+                                 timeout=tmo(15))[-1]
+        self.assertRegex(line, r"server: connection limit \(\d+\) reached")
+        # Every connection is served in turn as earlier ones close: held in
+        # the backlog, never refused, never an accept failure.
+        for i, s in enumerate(socks):
+            s.settimeout(tmo(20))
+            probe = b"probe-%d" % i
+            self.assertEqual(echo_roundtrip(s, probe), probe, "connection %d" % i)
+            s.close()
+        self.assertFalse(any("accept failed" in l for l in server.out), server.describe())
         self.assertIsNone(server.proc.poll(), "the server exited\n" + server.describe())
 
 

@@ -1,6 +1,7 @@
 /* test_config: version negotiation and every rule of ipc_config_build(),
  * with exact values and error texts that name the source and quote the
  * value. */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -722,6 +723,55 @@ static void test_modes(void **state) {
             "-mode transparent-UDP needs -target");
 }
 
+/* ---- limits and timeouts ---- */
+
+static void test_parse_count(void **state) {
+  (void)state;
+  unsigned long long v = 7;
+  assert_int_equal(ipc_parse_count("0", 0, 10, &v), 0);
+  assert_int_equal(v, 0);
+  assert_int_equal(ipc_parse_count("10", 0, 10, &v), 0);
+  assert_int_equal(v, 10);
+  assert_int_equal(ipc_parse_count("007", 0, 10, &v), 0);
+  assert_int_equal(v, 7);
+  assert_int_equal(ipc_parse_count("18446744073709551615", 0, ULLONG_MAX, &v), 0);
+  assert_true(v == ULLONG_MAX);
+  v = 3;
+  const char *bad[] = {"", "11", "-1", "+1", " 1", "1 ", "1x", "0x10", "1e3",
+                       "18446744073709551616", "99999999999999999999999"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_int_equal(ipc_parse_count(bad[i], 0, 10, &v), -1);
+    assert_int_equal(v, 3);
+  }
+  assert_int_equal(ipc_parse_count(NULL, 0, 10, &v), -1);
+  assert_int_equal(ipc_parse_count("0", 1, 10, &v), -1);
+}
+
+static void test_tuning(void **state) {
+  (void)state;
+  EXPECT_FIELD(max_connections, NOARGS, ENV(CLIENT_ENV), 0);
+  EXPECT_FIELD(handshake_timeout_s, NOARGS, ENV(CLIENT_ENV), PTD_DEFAULT_HANDSHAKE_TIMEOUT_S);
+  EXPECT_FIELD(idle_timeout_s, NOARGS, ENV(CLIENT_ENV), 0);
+  EXPECT_FIELD(params_limit, NOARGS, ENV(CLIENT_ENV), PTD_DEFAULT_PARAMS_LIMIT);
+  EXPECT_FIELD(max_connections, ARGS("-maxConnections", "500"), ENV(CLIENT_ENV), 500);
+  EXPECT_FIELD(handshake_timeout_s, ARGS("--handshakeTimeout=5"), ENV(CLIENT_ENV), 5);
+  EXPECT_FIELD(idle_timeout_s, ARGS("-idleTimeout", "0"), ENV(CLIENT_ENV), 0);
+  EXPECT_FIELD(idle_timeout_s, ARGS("-idleTimeout", "86400"), ENV(CLIENT_ENV), 86400);
+  EXPECT_FIELD(params_limit, ARGS("-paramsLimit", "2"), ENV(CLIENT_ENV), 2);
+  EXPECT_FIELD(max_connections, ARGS("-maxConnections", "7"), ENV(SERVER_ENV), 7);
+
+  build_err(ARGS("-maxConnections", "0"), ENV(CLIENT_ENV),
+            "bad value \"0\" in -maxConnections: want a whole number from 1 to 10000000");
+  build_err(ARGS("-handshakeTimeout", "0"), ENV(CLIENT_ENV),
+            "bad value \"0\" in -handshakeTimeout: want a whole number from 1 to 86400");
+  build_err(ARGS("-idleTimeout", "86401"), ENV(CLIENT_ENV),
+            "bad value \"86401\" in -idleTimeout: want a whole number from 0 to 86400");
+  build_err(ARGS("-paramsLimit", "1"), ENV(CLIENT_ENV),
+            "bad value \"1\" in -paramsLimit: want a whole number from 2 to 16777216");
+  build_err(ARGS("-paramsLimit", "64k"), ENV(CLIENT_ENV),
+            "bad value \"64k\" in -paramsLimit: want a whole number from 2 to 16777216");
+}
+
 static void test_client_target(void **state) {
   (void)state;
   ptd_config_t cfg;
@@ -926,6 +976,8 @@ int main(void) {
       cmocka_unit_test(test_options_file_size),
       cmocka_unit_test(test_parse_mode),
       cmocka_unit_test(test_modes),
+      cmocka_unit_test(test_parse_count),
+      cmocka_unit_test(test_tuning),
       cmocka_unit_test(test_client_target),
       cmocka_unit_test(test_outbound),
       cmocka_unit_test(test_listen_addr),

@@ -34,7 +34,7 @@ static void proxy_bad(const char *uri, const char *want) {
 static void test_schemes(void **state) {
   ipc_proxy_t p;
   proxy_ok("socks5://198.51.100.1:8000", &p);
-  assert_int_equal(p.type, IPC_PROXY_SOCKS5);
+  assert_int_equal(p.type, UPSTREAM_SOCKS5);
   assert_false(p.has_auth);
   assert_string_equal(p.user, "");
   assert_string_equal(p.pass, "");
@@ -42,22 +42,22 @@ static void test_schemes(void **state) {
   assert_int_equal(p.addr.port, 8000);
   assert_int_equal(p.addr.family, AF_INET);
   proxy_ok("socks4a://198.51.100.2:8001", &p);
-  assert_int_equal(p.type, IPC_PROXY_SOCKS4A);
+  assert_int_equal(p.type, UPSTREAM_SOCKS4A);
   assert_false(p.has_auth);
   assert_int_equal(p.addr.port, 8001);
   proxy_ok("http://198.51.100.3:443", &p);
-  assert_int_equal(p.type, IPC_PROXY_HTTP);
+  assert_int_equal(p.type, UPSTREAM_HTTP);
   assert_int_equal(p.addr.port, 443);
 }
 
 static void test_scheme_case(void **state) {
   ipc_proxy_t p;
   proxy_ok("SOCKS5://1.2.3.4:1", &p);
-  assert_int_equal(p.type, IPC_PROXY_SOCKS5);
+  assert_int_equal(p.type, UPSTREAM_SOCKS5);
   proxy_ok("Socks4A://1.2.3.4:1", &p);
-  assert_int_equal(p.type, IPC_PROXY_SOCKS4A);
+  assert_int_equal(p.type, UPSTREAM_SOCKS4A);
   proxy_ok("HtTp://1.2.3.4:65535", &p);
-  assert_int_equal(p.type, IPC_PROXY_HTTP);
+  assert_int_equal(p.type, UPSTREAM_HTTP);
   assert_int_equal(p.addr.port, 65535);
 }
 
@@ -69,7 +69,7 @@ static void test_spec_credentials(void **state) {
   assert_string_equal(p.pass, "test1234");
   assert_string_equal(p.addr.host, "198.51.100.1");
   proxy_ok("http://u:p@1.2.3.4:3128/", &p);
-  assert_int_equal(p.type, IPC_PROXY_HTTP);
+  assert_int_equal(p.type, UPSTREAM_HTTP);
   assert_string_equal(p.user, "u");
   assert_string_equal(p.pass, "p");
   assert_int_equal(p.addr.port, 3128);

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <arpa/inet.h>
@@ -164,6 +165,294 @@ static void test_write_method(void **state) {
   socks5_write_method(b, SOCKS5_METHOD_NONE_ACCEPTABLE);
   const uint8_t want[] = {0x05, 0x09, 0x05, 0xFF};
   assert_buf_is(b, want, sizeof want);
+  evbuffer_free(b);
+}
+
+/* ---- method choice ---- */
+
+/* The method chosen for a greeting offering the n methods of m. */
+static uint8_t choose(const uint8_t *m, size_t n) {
+  socks5_greeting_t g;
+  memcpy(g.methods, m, n);
+  g.n_methods = n;
+  return socks5_choose_method(&g);
+}
+
+static void test_choose_method(void **state) {
+  (void)state;
+  /* Every subset of {0x00, 0x02, 0x09}, with a method we do not speak
+   * (GSSAPI) beside it, in both orders: preference never follows order. */
+  static const uint8_t ours[] = {SOCKS5_METHOD_NO_AUTH, SOCKS5_METHOD_USERPASS,
+                                 SOCKS5_METHOD_JSON};
+  for (unsigned mask = 0; mask < 8; mask++) {
+    uint8_t fwd[4], rev[4];
+    size_t n = 0;
+    fwd[n++] = 0x01;
+    for (size_t i = 0; i < 3; i++) {
+      if (mask & (1u << i))
+        fwd[n++] = ours[i];
+    }
+    for (size_t i = 0; i < n; i++)
+      rev[i] = fwd[n - 1 - i];
+    uint8_t want = (mask & 4)   ? SOCKS5_METHOD_JSON
+                   : (mask & 2) ? SOCKS5_METHOD_USERPASS
+                   : (mask & 1) ? SOCKS5_METHOD_NO_AUTH
+                                : SOCKS5_METHOD_NONE_ACCEPTABLE;
+    assert_int_equal(choose(fwd, n), want);
+    assert_int_equal(choose(rev, n), want);
+    /* Without the GSSAPI byte too. */
+    assert_int_equal(choose(fwd + 1, n - 1), want);
+  }
+  /* 0xFF offered by a client is not a method to choose. */
+  const uint8_t ff[] = {0xFF};
+  assert_int_equal(choose(ff, 1), SOCKS5_METHOD_NONE_ACCEPTABLE);
+  const uint8_t dup[] = {0x00, 0x00, 0x02, 0x02};
+  assert_int_equal(choose(dup, sizeof dup), SOCKS5_METHOD_USERPASS);
+}
+
+/* ---- RFC 1929 username/password ---- */
+
+/* The bytes of an RFC 1929 request with the given fields. */
+static size_t build_userpass(uint8_t *out, const uint8_t *u, size_t ulen, const uint8_t *p,
+                             size_t plen) {
+  size_t n = 0;
+  out[n++] = 0x01;
+  out[n++] = (uint8_t)ulen;
+  memcpy(out + n, u, ulen);
+  n += ulen;
+  out[n++] = (uint8_t)plen;
+  memcpy(out + n, p, plen);
+  return n + plen;
+}
+
+/* msg[0..len) must wait at every proper prefix (untouched), both as a
+ * fresh buffer and arriving byte by byte, and then read as OK with the
+ * buffer empty. */
+static void userpass_at_every_boundary(const uint8_t *msg, size_t len,
+                                       socks5_userpass_t *out) {
+  for (size_t i = 0; i < len; i++) {
+    struct evbuffer *b = buf_with(msg, i);
+    assert_int_equal(socks5_read_userpass(b, out), SOCKS5_NEED_MORE);
+    assert_buf_is(b, msg, i);
+    evbuffer_free(b);
+  }
+  struct evbuffer *b = buf_with(NULL, 0);
+  for (size_t i = 0; i < len; i++) {
+    assert_int_equal(evbuffer_add(b, &msg[i], 1), 0);
+    assert_int_equal(socks5_read_userpass(b, out),
+                     i + 1 == len ? SOCKS5_OK : SOCKS5_NEED_MORE);
+  }
+  assert_int_equal(evbuffer_get_length(b), 0);
+  evbuffer_free(b);
+}
+
+static void test_userpass_ok(void **state) {
+  (void)state;
+  uint8_t msg[600];
+  size_t len = build_userpass(msg, (const uint8_t *)"k=v;x=y", 7, (const uint8_t *)"\0", 1);
+  socks5_userpass_t up;
+  userpass_at_every_boundary(msg, len, &up);
+  assert_int_equal(up.ulen, 7);
+  assert_memory_equal(up.uname, "k=v;x=y", 7);
+  assert_int_equal(up.plen, 1);
+  assert_int_equal(up.passwd[0], 0);
+}
+
+static void test_userpass_lengths_0_and_255(void **state) {
+  (void)state;
+  uint8_t u[255], p[255], msg[600];
+  for (size_t i = 0; i < 255; i++) {
+    u[i] = (uint8_t)i; /* every byte value, NUL included */
+    p[i] = (uint8_t)(255 - i);
+  }
+  static const size_t lens[][2] = {{0, 0}, {0, 255}, {255, 0}, {255, 255}, {1, 1}};
+  for (size_t c = 0; c < sizeof lens / sizeof lens[0]; c++) {
+    size_t ulen = lens[c][0], plen = lens[c][1];
+    size_t len = build_userpass(msg, u, ulen, p, plen);
+    socks5_userpass_t up;
+    userpass_at_every_boundary(msg, len, &up);
+    assert_int_equal(up.ulen, ulen);
+    assert_int_equal(up.plen, plen);
+    if (ulen)
+      assert_memory_equal(up.uname, u, ulen);
+    if (plen)
+      assert_memory_equal(up.passwd, p, plen);
+  }
+}
+
+static void test_userpass_bad_version(void **state) {
+  (void)state;
+  static const uint8_t versions[] = {0x00, 0x02, 0x05, 0xFF};
+  for (size_t i = 0; i < sizeof versions; i++) {
+    uint8_t msg[16];
+    size_t len = build_userpass(msg, (const uint8_t *)"k=v", 3, (const uint8_t *)"\0", 1);
+    msg[0] = versions[i];
+    socks5_userpass_t up;
+    for (size_t cut = 1; cut <= len; cut++) {
+      struct evbuffer *b = buf_with(msg, cut);
+      assert_int_equal(socks5_read_userpass(b, &up), SOCKS5_ERROR);
+      assert_buf_is(b, msg, cut);
+      evbuffer_free(b);
+    }
+  }
+}
+
+static void test_userpass_leaves_trailing_bytes(void **state) {
+  (void)state;
+  /* A client that sends its request right behind the sub-negotiation. */
+  const uint8_t msg[] = {0x01, 0x01, 'a', 0x01, 'b', 0x05, 0x01, 0x00};
+  struct evbuffer *b = buf_with(msg, sizeof msg);
+  socks5_userpass_t up;
+  assert_int_equal(socks5_read_userpass(b, &up), SOCKS5_OK);
+  assert_buf_is(b, msg + 5, 3);
+  evbuffer_free(b);
+}
+
+static void test_userpass_status(void **state) {
+  (void)state;
+  struct evbuffer *b = buf_with(NULL, 0);
+  socks5_write_userpass_status(b, SOCKS5_USERPASS_SUCCESS);
+  socks5_write_userpass_status(b, SOCKS5_USERPASS_FAILURE);
+  const uint8_t want[] = {0x01, 0x00, 0x01, 0x01};
+  assert_buf_is(b, want, sizeof want);
+  evbuffer_free(b);
+}
+
+/* ---- JSON parameter block ---- */
+
+#define TEST_JSON_LIMIT 64
+
+/* The block for body[0..n): the 4 length bytes, then the body. Returns a
+ * malloc'd buffer (the caller frees) and its size in *len. */
+static uint8_t *build_block(const void *body, size_t n, uint32_t claimed, size_t *len) {
+  uint8_t *msg = malloc(4 + n);
+  assert_non_null(msg);
+  msg[0] = (uint8_t)(claimed >> 24);
+  msg[1] = (uint8_t)(claimed >> 16);
+  msg[2] = (uint8_t)(claimed >> 8);
+  msg[3] = (uint8_t)claimed;
+  if (n)
+    memcpy(msg + 4, body, n);
+  *len = 4 + n;
+  return msg;
+}
+
+/* A whole block must wait at every proper prefix and then read back as
+ * body, both fresh and byte by byte. */
+static void block_at_every_boundary(const uint8_t *msg, size_t len, size_t limit,
+                                    const void *body, size_t n) {
+  char *json = NULL;
+  size_t jlen = 0;
+  uint8_t reply = 0xEE;
+  for (size_t i = 0; i < len; i++) {
+    struct evbuffer *b = buf_with(msg, i);
+    assert_int_equal(socks5_read_json_block(b, limit, &json, &jlen, &reply),
+                     SOCKS5_NEED_MORE);
+    assert_buf_is(b, msg, i);
+    evbuffer_free(b);
+  }
+  struct evbuffer *b = buf_with(NULL, 0);
+  for (size_t i = 0; i < len; i++) {
+    assert_int_equal(evbuffer_add(b, &msg[i], 1), 0);
+    socks5_result_t r = socks5_read_json_block(b, limit, &json, &jlen, &reply);
+    assert_int_equal(r, i + 1 == len ? SOCKS5_OK : SOCKS5_NEED_MORE);
+  }
+  assert_int_equal(evbuffer_get_length(b), 0);
+  evbuffer_free(b);
+  assert_int_equal(reply, SOCKS5_REP_SUCCEEDED);
+  assert_int_equal(jlen, n);
+  if (n)
+    assert_memory_equal(json, body, n);
+  assert_int_equal(json[n], '\0');
+  free(json);
+}
+
+static void test_json_block_ok(void **state) {
+  (void)state;
+  const char *body = "{\"shared-secret\": \"rahasia\", \"secrets-file\": \"/tmp/blob\"}";
+  size_t n = strlen(body), len;
+  assert_int_equal(n, 0x39); /* the spec's example length */
+  uint8_t *msg = build_block(body, n, (uint32_t)n, &len);
+  assert_memory_equal(msg, "\x00\x00\x00\x39", 4);
+  block_at_every_boundary(msg, len, 65536, body, n);
+  free(msg);
+}
+
+static void test_json_block_zero_length(void **state) {
+  (void)state;
+  /* Framed like any block; socks_args_from_json then answers 0x12. */
+  size_t len;
+  uint8_t *msg = build_block(NULL, 0, 0, &len);
+  block_at_every_boundary(msg, len, TEST_JSON_LIMIT, "", 0);
+  block_at_every_boundary(msg, len, 0, "", 0);
+  free(msg);
+}
+
+static void test_json_block_at_limit(void **state) {
+  (void)state;
+  uint8_t body[TEST_JSON_LIMIT];
+  test_fill_pattern(body, sizeof body, 7); /* any bytes: NULs too */
+  size_t len;
+  uint8_t *msg = build_block(body, sizeof body, TEST_JSON_LIMIT, &len);
+  block_at_every_boundary(msg, len, TEST_JSON_LIMIT, body, sizeof body);
+  free(msg);
+}
+
+static void test_json_block_over_limit(void **state) {
+  (void)state;
+  static const uint32_t claims[] = {TEST_JSON_LIMIT + 1, 0x01000000, 0xFFFFFFFF};
+  for (size_t c = 0; c < sizeof claims / sizeof claims[0]; c++) {
+    size_t len;
+    uint8_t *msg = build_block("{}", 2, claims[c], &len);
+    char *json = NULL;
+    size_t jlen = 0;
+    uint8_t reply;
+    /* Decided on the 4 length bytes, without waiting for the body. */
+    for (size_t cut = 4; cut <= len; cut++) {
+      struct evbuffer *b = buf_with(msg, cut);
+      reply = 0xEE;
+      assert_int_equal(socks5_read_json_block(b, TEST_JSON_LIMIT, &json, &jlen, &reply),
+                       SOCKS5_ERROR);
+      assert_int_equal(reply, SOCKS5_REP_SETTINGS_TOO_LARGE);
+      assert_null(json);
+      assert_buf_is(b, msg, cut);
+      evbuffer_free(b);
+    }
+    for (size_t cut = 0; cut < 4; cut++) {
+      struct evbuffer *b = buf_with(msg, cut);
+      assert_int_equal(socks5_read_json_block(b, TEST_JSON_LIMIT, &json, &jlen, &reply),
+                       SOCKS5_NEED_MORE);
+      evbuffer_free(b);
+    }
+    free(msg);
+  }
+  /* The largest length fits a limit that allows it: only waits. */
+  size_t len;
+  uint8_t *msg = build_block("{}", 2, 0xFFFFFFFF, &len);
+  struct evbuffer *b = buf_with(msg, len);
+  char *json = NULL;
+  size_t jlen;
+  uint8_t reply;
+  assert_int_equal(socks5_read_json_block(b, SIZE_MAX, &json, &jlen, &reply),
+                   SOCKS5_NEED_MORE);
+  evbuffer_free(b);
+  free(msg);
+}
+
+static void test_json_block_leaves_trailing_bytes(void **state) {
+  (void)state;
+  /* The request follows the block with no reply in between. */
+  const uint8_t msg[] = {0, 0, 0, 2, '{', '}', 0x05, 0x01, 0x00, 0x01};
+  struct evbuffer *b = buf_with(msg, sizeof msg);
+  char *json = NULL;
+  size_t jlen;
+  uint8_t reply;
+  assert_int_equal(socks5_read_json_block(b, TEST_JSON_LIMIT, &json, &jlen, &reply),
+                   SOCKS5_OK);
+  assert_string_equal(json, "{}");
+  assert_int_equal(jlen, 2);
+  assert_buf_is(b, msg + 6, 4);
+  free(json);
   evbuffer_free(b);
 }
 
@@ -437,8 +726,9 @@ static void test_reply_for_errno(void **state) {
   } cases[] = {
       {ECONNREFUSED, 0x05}, {ENETUNREACH, 0x03}, {EHOSTUNREACH, 0x04},
       {EHOSTDOWN, 0x04},    {ENOENT, 0x04},      {ETIMEDOUT, 0x06},
-      {EACCES, 0x02},       {EPERM, 0x02},       {ECONNRESET, 0x01},
-      {EMFILE, 0x01},       {0, 0x01},
+      {EACCES, 0x02},       {EPERM, 0x02},       {ECONNRESET, 0x05},
+      {ENETDOWN, 0x03},     {EAFNOSUPPORT, 0x08}, {EMFILE, 0x01},
+      {ECONNABORTED, 0x01}, {EINVAL, 0x01},      {0, 0x01},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     assert_int_equal(socks5_reply_for_errno(cases[i].err), cases[i].rep);
@@ -456,6 +746,17 @@ int main(void) {
       cmocka_unit_test(test_greeting_byte_by_byte),
       cmocka_unit_test(test_greeting_leaves_trailing_bytes),
       cmocka_unit_test(test_write_method),
+      cmocka_unit_test(test_choose_method),
+      cmocka_unit_test(test_userpass_ok),
+      cmocka_unit_test(test_userpass_lengths_0_and_255),
+      cmocka_unit_test(test_userpass_bad_version),
+      cmocka_unit_test(test_userpass_leaves_trailing_bytes),
+      cmocka_unit_test(test_userpass_status),
+      cmocka_unit_test(test_json_block_ok),
+      cmocka_unit_test(test_json_block_zero_length),
+      cmocka_unit_test(test_json_block_at_limit),
+      cmocka_unit_test(test_json_block_over_limit),
+      cmocka_unit_test(test_json_block_leaves_trailing_bytes),
       cmocka_unit_test(test_request_ipv4),
       cmocka_unit_test(test_request_ipv6),
       cmocka_unit_test(test_request_domain),
