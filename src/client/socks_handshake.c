@@ -91,6 +91,7 @@ static client_socks_result_t step_greeting(client_socks_t *hs, struct evbuffer *
     return CSOCKS_MORE;
   if (r == SOCKS5_ERROR) {
     snprintf(hs->why, sizeof hs->why, "not a SOCKS5 greeting");
+    hs->state = CSOCKS_READY;
     return CSOCKS_CLOSE;
   }
   uint8_t method = socks5_choose_method(&g);
