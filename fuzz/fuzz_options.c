@@ -12,30 +12,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-typedef struct fuzz_buf {
-  char *p;
-  size_t n, cap;
-} fuzz_buf_t;
-
-static void fuzz_put(fuzz_buf_t *b, char c) {
-  if (b->n + 2 > b->cap) {
-    b->cap = b->cap ? b->cap * 2 : 256;
-    b->p = realloc(b->p, b->cap);
-    if (!b->p)
-      abort();
-  }
-  b->p[b->n++] = c;
-  b->p[b->n] = '\0';
-}
-
-static void fuzz_put_escaped(fuzz_buf_t *b, const char *s, const char *special) {
-  for (; *s; s++) {
-    if (strchr(special, *s))
-      fuzz_put(b, '\\');
-    fuzz_put(b, *s);
-  }
-}
-
 /* The list in escaped form; also a canonical text to compare lists by. */
 static char *fuzz_serialize(const ipc_options_t *o) {
   fuzz_buf_t b = {0};

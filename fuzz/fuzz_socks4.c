@@ -15,6 +15,7 @@
 #include <event2/buffer.h>
 
 #include "net/socks4.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -34,7 +35,8 @@ static void fuzz_socks4_use(const socks4_request_t *req, struct evbuffer *out) {
 }
 
 /* Parses requests until one waits or fails. Returns 0 after an error. */
-static int fuzz_socks4_step(struct evbuffer *in, struct evbuffer *out) {
+static int fuzz_socks4_step(struct evbuffer *in, struct evbuffer *out, void *unused) {
+  (void)unused;
   for (int round = 0; round < FUZZ_SOCKS4_MAX_ROUNDS; round++) {
     size_t before = evbuffer_get_length(in);
     socks4_request_t req;
@@ -59,28 +61,9 @@ static int fuzz_socks4_step(struct evbuffer *in, struct evbuffer *out) {
   return 1;
 }
 
-static void fuzz_socks4_run(const uint8_t *data, size_t size, size_t split) {
-  struct evbuffer *in = evbuffer_new();
-  struct evbuffer *out = evbuffer_new();
-  if (in == NULL || out == NULL)
-    goto cleanup;
-  if (evbuffer_add(in, data, split) != 0)
-    goto cleanup;
-  if (!fuzz_socks4_step(in, out))
-    goto cleanup;
-  if (evbuffer_add(in, data + split, size - split) != 0)
-    goto cleanup;
-  fuzz_socks4_step(in, out);
-cleanup:
-  if (in != NULL)
-    evbuffer_free(in);
-  if (out != NULL)
-    evbuffer_free(out);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  fuzz_socks4_run(data, size, size);
+  fuzz_feed_split(data, size, size, fuzz_socks4_step, NULL);
   if (size > 0)
-    fuzz_socks4_run(data, size, data[0] % size);
+    fuzz_feed_split(data, size, data[0] % size, fuzz_socks4_step, NULL);
   return 0;
 }

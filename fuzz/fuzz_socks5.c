@@ -17,6 +17,7 @@
 #include <event2/buffer.h>
 
 #include "net/socks5.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -120,9 +121,10 @@ static socks5_result_t fuzz_socks5_request(struct evbuffer *in, struct evbuffer 
   return r;
 }
 
-/* Parses what in holds from where *phase says. Returns 1 if more bytes
- * might let it continue, 0 once it has hit an error. */
-static int fuzz_socks5_step(struct evbuffer *in, struct evbuffer *out, fuzz_phase_t *phase) {
+/* Parses what in holds from where the fuzz_phase_t at arg says. Returns 1
+ * if more bytes might let it continue, 0 once it has hit an error. */
+static int fuzz_socks5_step(struct evbuffer *in, struct evbuffer *out, void *arg) {
+  fuzz_phase_t *phase = arg;
   for (int round = 0; round < FUZZ_SOCKS5_MAX_ROUNDS; round++) {
     size_t before = evbuffer_get_length(in);
     socks5_result_t r;
@@ -154,23 +156,8 @@ static int fuzz_socks5_step(struct evbuffer *in, struct evbuffer *out, fuzz_phas
 
 /* Feeds data[0..size) into a fresh buffer, cut at split. */
 static void fuzz_socks5_run(const uint8_t *data, size_t size, size_t split) {
-  struct evbuffer *in = evbuffer_new();
-  struct evbuffer *out = evbuffer_new();
   fuzz_phase_t phase = FUZZ_PHASE_GREETING;
-  if (in == NULL || out == NULL)
-    goto cleanup;
-  if (evbuffer_add(in, data, split) != 0)
-    goto cleanup;
-  if (!fuzz_socks5_step(in, out, &phase))
-    goto cleanup;
-  if (evbuffer_add(in, data + split, size - split) != 0)
-    goto cleanup;
-  fuzz_socks5_step(in, out, &phase);
-cleanup:
-  if (in != NULL)
-    evbuffer_free(in);
-  if (out != NULL)
-    evbuffer_free(out);
+  fuzz_feed_split(data, size, split, fuzz_socks5_step, &phase);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

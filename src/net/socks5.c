@@ -61,14 +61,19 @@
 /* Reply: VER REP RSV ATYP BND.ADDR BND.PORT, with at most an IPv6 address. */
 #define SOCKS5_REPLY_MAX_LEN (SOCKS5_REQ_HDR_LEN + SOCKS5_IPV6_LEN + SOCKS5_PORT_LEN)
 
-/* Copies up to cap bytes from the front of in without draining it.
- * Returns the count copied, or -1 if the buffer cannot be read. */
-static ptrdiff_t socks5_peek(struct evbuffer *in, uint8_t *buf, size_t cap) {
-  size_t have = evbuffer_get_length(in);
-  size_t want = have < cap ? have : cap;
+/* Copies up to cap bytes from the front of in without draining it, and
+ * their count to *have. Returns 0, or -1 if the buffer cannot be read. */
+static int socks5_peek(struct evbuffer *in, uint8_t *buf, size_t cap, size_t *have) {
+  size_t len = evbuffer_get_length(in);
+  size_t want = len < cap ? len : cap;
+  *have = 0;
   if (want == 0)
     return 0;
-  return (ptrdiff_t)evbuffer_copyout(in, buf, want);
+  ev_ssize_t got = evbuffer_copyout(in, buf, want);
+  if (got < 0)
+    return -1;
+  *have = (size_t)got;
+  return 0;
 }
 
 /* Removes a fully parsed message of len bytes. Returns 0 or -1. */
@@ -78,10 +83,9 @@ static int socks5_consume(struct evbuffer *in, size_t len) {
 
 socks5_result_t socks5_read_greeting(struct evbuffer *in, socks5_greeting_t *out) {
   uint8_t buf[SOCKS5_GREETING_MAX_LEN];
-  ptrdiff_t got = socks5_peek(in, buf, sizeof buf);
-  if (got < 0)
+  size_t have;
+  if (socks5_peek(in, buf, sizeof buf, &have) != 0)
     return SOCKS5_ERROR;
-  size_t have = (size_t)got;
   /* Refuse a wrong version on its first byte: it is not SOCKS5 at all. */
   if (have >= 1 && buf[0] != SOCKS5_VERSION)
     return SOCKS5_ERROR;
@@ -123,10 +127,9 @@ void socks5_write_method(struct evbuffer *out, uint8_t method) {
 
 socks5_result_t socks5_read_userpass(struct evbuffer *in, socks5_userpass_t *out) {
   uint8_t buf[SOCKS5_USERPASS_MAX_LEN];
-  ptrdiff_t got = socks5_peek(in, buf, sizeof buf);
-  if (got < 0)
+  size_t have;
+  if (socks5_peek(in, buf, sizeof buf, &have) != 0)
     return SOCKS5_ERROR;
-  size_t have = (size_t)got;
   if (have > SOCKS5_USERPASS_OFF_VER && buf[SOCKS5_USERPASS_OFF_VER] != SOCKS5_USERPASS_VERSION)
     return SOCKS5_ERROR;
   if (have < SOCKS5_USERPASS_HDR_LEN)
@@ -155,10 +158,10 @@ socks5_result_t socks5_read_json_block(struct evbuffer *in, size_t limit, char *
                                        size_t *len, uint8_t *reply) {
   uint8_t hdr[SOCKS5_JSON_LEN_LEN];
   *reply = SOCKS5_REP_GENERAL_FAILURE;
-  ptrdiff_t got = socks5_peek(in, hdr, sizeof hdr);
-  if (got < 0)
+  size_t have;
+  if (socks5_peek(in, hdr, sizeof hdr, &have) != 0)
     return SOCKS5_ERROR;
-  if ((size_t)got < sizeof hdr)
+  if (have < sizeof hdr)
     return SOCKS5_NEED_MORE;
   uint32_t n = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) |
                ((uint32_t)hdr[2] << 8) | (uint32_t)hdr[3];
@@ -289,10 +292,9 @@ socks5_result_t socks5_read_request(struct evbuffer *in, socks5_request_t *req,
                                     uint8_t *reply) {
   uint8_t buf[SOCKS5_REQ_MAX_LEN];
   *reply = SOCKS5_REP_GENERAL_FAILURE;
-  ptrdiff_t got = socks5_peek(in, buf, sizeof buf);
-  if (got < 0)
+  size_t have;
+  if (socks5_peek(in, buf, sizeof buf, &have) != 0)
     return SOCKS5_ERROR;
-  size_t have = (size_t)got;
   if (socks5_check_request_header(buf, have, reply) != 0)
     return SOCKS5_ERROR;
   if (have < SOCKS5_REQ_HDR_LEN)

@@ -693,10 +693,14 @@ def set_big_buffers(sock, size=4 << 20):
             pass
 
 
-def duplex_transfer(sock, data, deadline, chunk=1 << 20):
+def duplex_transfer(sock, data, deadline, chunk=1 << 20, expect=None):
     """Sends data (then SHUT_WR) in one thread while reading until EOF in
     this one. Returns (sha256 hex, byte count) of what was received.
-    Raises on send errors or if the deadline passes."""
+    Raises on send errors or if the deadline passes.
+
+    With expect set, neither side shuts down first: it sends data without
+    SHUT_WR and reads exactly expect bytes (or up to an earlier EOF), for a
+    path that closes both ways on a half-close."""
     errors = []
 
     def sender():
@@ -706,14 +710,15 @@ def duplex_transfer(sock, data, deadline, chunk=1 << 20):
                 if time.monotonic() > deadline:
                     raise TimeoutError("send deadline passed at offset %d" % off)
                 sock.sendall(mv[off:off + chunk])
-            sock.shutdown(socket.SHUT_WR)
+            if expect is None:
+                sock.shutdown(socket.SHUT_WR)
         except Exception as e:
             errors.append(e)
 
     t = threading.Thread(target=sender, daemon=True)
     t.start()
     try:
-        got = hash_until_eof(sock, deadline)
+        got = hash_until_eof(sock, deadline, limit=expect)
     finally:
         t.join(timeout=max(1.0, deadline - time.monotonic()))
     if t.is_alive():
@@ -723,18 +728,19 @@ def duplex_transfer(sock, data, deadline, chunk=1 << 20):
     return got
 
 
-def hash_until_eof(sock, deadline=None):
-    """Reads until EOF without keeping the bytes; returns (sha256 hex, byte
-    count). Raises TimeoutError if the deadline (monotonic) passes."""
+def hash_until_eof(sock, deadline=None, limit=None):
+    """Reads until EOF (or, with limit set, until limit bytes have come)
+    without keeping the bytes; returns (sha256 hex, byte count). Raises
+    TimeoutError if the deadline (monotonic) passes."""
     deadline = time.monotonic() + tmo(30) if deadline is None else deadline
     h = hashlib.sha256()
     n = 0
     buf = bytearray(1 << 20)
     mv = memoryview(buf)
-    while True:
+    while limit is None or n < limit:
         if time.monotonic() > deadline:
             raise TimeoutError("receive deadline passed after %d bytes" % n)
-        k = sock.recv_into(buf)
+        k = sock.recv_into(buf, len(buf) if limit is None else min(len(buf), limit - n))
         if k == 0:
             break
         h.update(mv[:k])
@@ -744,23 +750,35 @@ def hash_until_eof(sock, deadline=None):
 
 class DuplexPeer:
     """A TcpServer handler for bulk tests: each connection gets `data` sent
-    (then SHUT_WR) while everything received is hashed until EOF. Results
-    land in self.results as (sha256, count) or an exception."""
+    (then SHUT_WR) while everything received is hashed until EOF; with
+    expect set, as duplex_transfer() does with it. Results land in
+    self.results as (sha256, count) or an exception."""
 
-    def __init__(self, data, deadline):
+    def __init__(self, data, deadline, expect=None):
         self.data = data
         self.deadline = deadline
+        self.expect = expect
         self.results = []
         self.done = threading.Event()
 
     def __call__(self, conn):
         set_big_buffers(conn)
         try:
-            self.results.append(duplex_transfer(conn, self.data, self.deadline))
+            self.results.append(duplex_transfer(conn, self.data, self.deadline,
+                                                expect=self.expect))
         except Exception as e:
             self.results.append(e)
         finally:
             self.done.set()
+
+    def first_result(self):
+        """Waits (until the deadline) for the first connection to finish;
+        returns its (sha256, count), or raises what it raised."""
+        if not self.done.wait(timeout=max(1.0, self.deadline - time.monotonic())):
+            raise AssertionError("far end did not finish")
+        if isinstance(self.results[0], Exception):
+            raise self.results[0]
+        return self.results[0]
 
 
 # --------------------------------------------------------------------------

@@ -23,16 +23,15 @@ form is covered by the unit tests (tests/unit/test_upstream.c).
 tinyproxy 1.11 does not keep a CONNECT tunnel half-open: when one side
 shuts down writing it closes both, dropping what was still in flight the
 other way (it does so without ptdispatch too). So through tinyproxy each
-side reads exactly the bytes it expects instead of waiting for EOF.
+side reads exactly the bytes it expects instead of waiting for EOF
+(duplex_transfer's expect).
 """
 
-import hashlib
 import os
 import pwd
 import re
 import struct
 import subprocess
-import threading
 import time
 import unittest
 
@@ -53,57 +52,6 @@ HTTP_PASS = "Http0nlyPw"                # tinyproxy's BasicAuth takes one word
 
 REP_NOT_ALLOWED = 0x02
 REP_CONN_REFUSED = 0x05
-
-
-def exact_duplex(sock, data, deadline):
-    """Sends data while reading exactly len(data) bytes, neither side
-    shutting down first. Returns (sha256 hex, count) of what was read."""
-    errors = []
-
-    def sender():
-        try:
-            sock.sendall(data)
-        except Exception as e:
-            errors.append(e)
-
-    t = threading.Thread(target=sender, daemon=True)
-    t.start()
-    h = hashlib.sha256()
-    n = 0
-    buf = bytearray(1 << 20)
-    while n < len(data):
-        if time.monotonic() > deadline:
-            raise TimeoutError("receive deadline passed after %d bytes" % n)
-        k = sock.recv_into(buf, min(len(buf), len(data) - n))
-        if k == 0:
-            break
-        h.update(memoryview(buf)[:k])
-        n += k
-    t.join(timeout=max(1.0, deadline - time.monotonic()))
-    if t.is_alive():
-        raise TimeoutError("sender still running at the deadline")
-    if errors:
-        raise errors[0]
-    return h.hexdigest(), n
-
-
-class ExactPeer:
-    """A TcpServer handler: exact_duplex with each connection."""
-
-    def __init__(self, data, deadline):
-        self.data = data
-        self.deadline = deadline
-        self.results = []
-        self.done = threading.Event()
-
-    def __call__(self, conn):
-        set_big_buffers(conn)
-        try:
-            self.results.append(exact_duplex(conn, self.data, self.deadline))
-        except Exception as e:
-            self.results.append(e)
-        finally:
-            self.done.set()
 
 
 def require_binary(path, package):
@@ -224,25 +172,40 @@ class UpstreamProxyTestCase(PtdTestCase):
         self.assertIn("PROXY DONE", client.out, client.describe())
         return client, caddr, saddr, state
 
+    def start_server_on(self, port, far):
+        """A server ptdispatch on port, in front of far (a TcpServer)."""
+        self.start_server(env=self.server_env(orport=far.hostport,
+                                              TOR_PT_SERVER_BINDADDR="plain-127.0.0.1:%d"
+                                              % port))
+
+    # -- the data path --
+    def bulk_far_end(self, seed, exact=False):
+        """A far end (DuplexPeer, serving) that sends SIZE bytes from seed;
+        exact: it reads exactly SIZE bytes and never half-closes (see the
+        module docstring on tinyproxy)."""
+        deadline = time.monotonic() + tmo(120)
+        peer = DuplexPeer(seeded_bytes(seed, SIZE), deadline, expect=SIZE if exact else None)
+        return peer, self.server_socket(peer)
+
+    def bulk_exchange(self, caddr, host, port, peer, seed):
+        """SIZE bytes from seed each way between an application that asks
+        the client at caddr for host:port and peer (from bulk_far_end),
+        checked by hash at both ends."""
+        up = seeded_bytes(seed, SIZE)
+        s = socks5_connect(caddr, host, port, timeout=tmo(60))
+        self.addCleanup(s.close)
+        set_big_buffers(s)
+        got = duplex_transfer(s, up, peer.deadline, expect=peer.expect)
+        far = peer.first_result()
+        self.assertEqual(got, (sha256(peer.data), SIZE), "data received by the application")
+        self.assertEqual(far, (sha256(up), SIZE), "data received by the far end")
+
     def transfer(self, proxy_uri, via_flag=False, dest_host=None):
         """SIZE bytes each way through the tunnel, checked by hash. Returns
         (client, server addr, client state dir)."""
-        deadline = time.monotonic() + tmo(120)
-        up = seeded_bytes(11, SIZE)
-        down = seeded_bytes(12, SIZE)
-        peer = DuplexPeer(down, deadline)
-        far = self.server_socket(peer)
+        peer, far = self.bulk_far_end(12)
         client, caddr, saddr, state = self.start_tunnel(proxy_uri, via_flag, far)
-        s = socks5_connect(caddr, dest_host or saddr[0], saddr[1], timeout=tmo(60))
-        self.addCleanup(s.close)
-        set_big_buffers(s)
-        got = duplex_transfer(s, up, deadline)
-        self.assertTrue(peer.done.wait(timeout=max(1.0, deadline - time.monotonic())),
-                        "far end did not finish")
-        if isinstance(peer.results[0], Exception):
-            raise peer.results[0]
-        self.assertEqual(got, (sha256(down), SIZE), "data received by the application")
-        self.assertEqual(peer.results[0], (sha256(up), SIZE), "data received by the far end")
+        self.bulk_exchange(caddr, dest_host or saddr[0], saddr[1], peer, 11)
         return client, saddr, state
 
     def socks_reply(self, caddr, host, port):
@@ -252,6 +215,28 @@ class UpstreamProxyTestCase(PtdTestCase):
         s.sendall(b"\x05\x01\x00" + socks5_address(host) + struct.pack("!H", port))
         rep, _, _ = socks5_read_reply(s)
         return rep
+
+    # -- failures, as the application sees them --
+    def assert_blocked_by_danted(self, scheme, rep):
+        """danted, reached as scheme, refuses the destination by a rule:
+        the application gets SOCKS5 reply rep, and nothing reaches the far
+        end."""
+        server_port = free_port()
+        # The block rule names the server's port, so the server must be
+        # started on it: bind it explicitly.
+        port, log = self.start_danted("none", block_port=server_port)
+        far = self.echo_server()
+        self.start_server_on(server_port, far)
+        _, caddr = self.start_client(TOR_PT_PROXY="%s://127.0.0.1:%d" % (scheme, port))
+        self.assertEqual(self.socks_reply(caddr, "127.0.0.1", server_port), rep)
+        self.wait_log(log, r"block\(\d+\): tcp/connect .*127\.0\.0\.1\.%d\b" % server_port,
+                      "blocked connection")
+        self.assertEqual(far.accepted, 0)
+
+    def assert_proxy_not_listening(self, scheme):
+        """A scheme proxy whose port nobody listens on: "refused"."""
+        _, caddr, saddr, _ = self.start_tunnel("%s://127.0.0.1:%d" % (scheme, free_port()))
+        self.assertEqual(self.socks_reply(caddr, *saddr), REP_CONN_REFUSED)
 
     def assert_no_secret_logged(self, client, state, secrets):
         with open(os.path.join(state, "ptdispatch.log"), "r", errors="replace") as f:
@@ -307,24 +292,11 @@ class Socks5Test(UpstreamProxyTestCase):
         self.assertEqual(self.socks_reply(caddr, *saddr), REP_NOT_ALLOWED)
 
     def test_destination_blocked(self):
-        server_port = free_port()
-        # The block rule names the server's port, so the server must be
-        # started on it: bind it explicitly.
-        port, log = self.start_danted("none", block_port=server_port)
-        far = self.echo_server()
-        self.start_server(env=self.server_env(orport=far.hostport,
-                                              TOR_PT_SERVER_BINDADDR="plain-127.0.0.1:%d"
-                                              % server_port))
-        _, caddr = self.start_client(TOR_PT_PROXY="socks5://127.0.0.1:%d" % port)
         # danted answers REP 0x02 (not allowed); the application sees it.
-        self.assertEqual(self.socks_reply(caddr, "127.0.0.1", server_port), REP_NOT_ALLOWED)
-        self.wait_log(log, r"block\(\d+\): tcp/connect .*127\.0\.0\.1\.%d\b" % server_port,
-                      "blocked connection")
-        self.assertEqual(far.accepted, 0)
+        self.assert_blocked_by_danted("socks5", REP_NOT_ALLOWED)
 
     def test_proxy_not_listening(self):
-        _, caddr, saddr, _ = self.start_tunnel("socks5://127.0.0.1:%d" % free_port())
-        self.assertEqual(self.socks_reply(caddr, *saddr), REP_CONN_REFUSED)
+        self.assert_proxy_not_listening("socks5")
 
 
 class Socks4aTest(UpstreamProxyTestCase):
@@ -336,54 +308,26 @@ class Socks4aTest(UpstreamProxyTestCase):
                       "socks4 connection to the server")
 
     def test_destination_blocked(self):
-        server_port = free_port()
-        port, log = self.start_danted("none", block_port=server_port)
-        far = self.echo_server()
-        self.start_server(env=self.server_env(orport=far.hostport,
-                                              TOR_PT_SERVER_BINDADDR="plain-127.0.0.1:%d"
-                                              % server_port))
-        _, caddr = self.start_client(TOR_PT_PROXY="socks4a://127.0.0.1:%d" % port)
         # SOCKS4's one refusal, 0x5B, reaches the application as "refused".
-        self.assertEqual(self.socks_reply(caddr, "127.0.0.1", server_port), REP_CONN_REFUSED)
-        self.wait_log(log, r"block\(\d+\): tcp/connect .*127\.0\.0\.1\.%d\b" % server_port,
-                      "blocked connection")
-        self.assertEqual(far.accepted, 0)
+        self.assert_blocked_by_danted("socks4a", REP_CONN_REFUSED)
 
     def test_proxy_not_listening(self):
-        _, caddr, saddr, _ = self.start_tunnel("socks4a://127.0.0.1:%d" % free_port())
-        self.assertEqual(self.socks_reply(caddr, *saddr), REP_CONN_REFUSED)
+        self.assert_proxy_not_listening("socks4a")
 
 
 class HttpConnectTest(UpstreamProxyTestCase):
-
-    def start_server_on(self, port, far):
-        self.start_server(env=self.server_env(orport=far.hostport,
-                                              TOR_PT_SERVER_BINDADDR="plain-127.0.0.1:%d"
-                                              % port))
 
     def transfer_http(self, auth, dest_host=None):
         server_port = free_port()
         port, log = self.start_tinyproxy(server_port, auth=auth)
         cred = "%s:%s@" % (HTTP_USER, HTTP_PASS) if auth else ""
-        deadline = time.monotonic() + tmo(120)
-        up = seeded_bytes(21, SIZE)
-        down = seeded_bytes(22, SIZE)
-        peer = ExactPeer(down, deadline)
-        far = self.server_socket(peer)
+        peer, far = self.bulk_far_end(22, exact=True)
         self.start_server_on(server_port, far)
         state = self.tempdir("ptd-cstate-")
         client, caddr = self.start_client(
             args=["-enableLogging", "-logLevel", "DEBUG"], state=state,
             TOR_PT_PROXY="http://%s127.0.0.1:%d" % (cred, port))
-        s = socks5_connect(caddr, dest_host or "127.0.0.1", server_port, timeout=tmo(60))
-        self.addCleanup(s.close)
-        set_big_buffers(s)
-        got = exact_duplex(s, up, deadline)
-        self.assertTrue(peer.done.wait(timeout=max(1.0, deadline - time.monotonic())))
-        if isinstance(peer.results[0], Exception):
-            raise peer.results[0]
-        self.assertEqual(got, (sha256(down), SIZE), "data received by the application")
-        self.assertEqual(peer.results[0], (sha256(up), SIZE), "data received by the far end")
+        self.bulk_exchange(caddr, dest_host or "127.0.0.1", server_port, peer, 21)
         return client, state, server_port, log
 
     def test_no_auth(self):
@@ -431,8 +375,7 @@ class HttpConnectTest(UpstreamProxyTestCase):
         self.assertEqual(far.accepted, 0)
 
     def test_proxy_not_listening(self):
-        _, caddr, saddr, _ = self.start_tunnel("http://127.0.0.1:%d" % free_port())
-        self.assertEqual(self.socks_reply(caddr, *saddr), REP_CONN_REFUSED)
+        self.assert_proxy_not_listening("http")
 
 
 class BytesAfterTheAnswerTest(UpstreamProxyTestCase):

@@ -131,18 +131,6 @@ static void bytes_add_text_cmd(bytes_t *b, uint16_t cmd, const char *text) {
   bytes_add_cmd(b, cmd, text, strlen(text));
 }
 
-static struct evbuffer *evbuf_new(void) {
-  struct evbuffer *b = evbuffer_new();
-  assert_non_null(b);
-  return b;
-}
-
-static void assert_evbuf_is(struct evbuffer *b, const uint8_t *want, size_t n) {
-  assert_int_equal(evbuffer_get_length(b), n);
-  if (n)
-    assert_memory_equal(evbuffer_pullup(b, -1), want, n);
-}
-
 /* ---- the codec ---- */
 
 #define USERADDR_V4 "192.0.2.7:40123"
@@ -201,15 +189,15 @@ static void test_whole_conversation(void **state) {
   hash_vector_t v = vector_seq();
   bytes_t in_bytes = bridge_script(&v, auth_types_tor, sizeof auth_types_tor, "ORPORT-DATA");
   bytes_t want = client_script(&v, USERADDR_V4);
-  struct evbuffer *in = evbuf_new(), *out = evbuf_new();
+  struct evbuffer *in = test_evbuffer_with(NULL, 0), *out = test_evbuffer_with(NULL, 0);
   extorport_client_t c;
 
   client_init(&c, &v, USERADDR_V4);
   evbuffer_add(in, in_bytes.p, in_bytes.n);
   assert_int_equal(extorport_client_step(&c, in, out), EXTORPORT_READY);
-  assert_evbuf_is(out, want.p, want.n);
+  assert_evbuffer_is(out, want.p, want.n);
   /* What followed OKAY is the ORPort's, untouched. */
-  assert_evbuf_is(in, (const uint8_t *)"ORPORT-DATA", 11);
+  assert_evbuffer_is(in, "ORPORT-DATA", 11);
   assert_true(all_zero(c.cookie, sizeof c.cookie));
   /* Finished is final: more steps change nothing. */
   assert_int_equal(extorport_client_step(&c, in, out), EXTORPORT_READY);
@@ -227,7 +215,7 @@ static void test_byte_at_a_time(void **state) {
   hash_vector_t v = vector_seq();
   bytes_t in_bytes = bridge_script(&v, auth_types_tor, sizeof auth_types_tor, NULL);
   bytes_t want = client_script(&v, USERADDR_V6);
-  struct evbuffer *in = evbuf_new(), *out = evbuf_new();
+  struct evbuffer *in = test_evbuffer_with(NULL, 0), *out = test_evbuffer_with(NULL, 0);
   extorport_client_t c;
 
   /* Where the bridge's messages end, and how much we have sent by then. */
@@ -254,7 +242,7 @@ static void test_byte_at_a_time(void **state) {
     else
       assert_int_equal(sent, want.n);
   }
-  assert_evbuf_is(out, want.p, want.n);
+  assert_evbuffer_is(out, want.p, want.n);
   assert_int_equal(evbuffer_get_length(in), 0);
   extorport_client_clear(&c);
   evbuffer_free(in);
@@ -269,7 +257,7 @@ static void test_every_cut(void **state) {
   bytes_t want = client_script(&v, USERADDR_V4);
 
   for (size_t cut = 0; cut <= in_bytes.n; cut++) {
-    struct evbuffer *in = evbuf_new(), *out = evbuf_new();
+    struct evbuffer *in = test_evbuffer_with(NULL, 0), *out = test_evbuffer_with(NULL, 0);
     extorport_client_t c;
     client_init(&c, &v, USERADDR_V4);
     evbuffer_add(in, in_bytes.p, cut);
@@ -281,8 +269,8 @@ static void test_every_cut(void **state) {
       assert_int_equal(r, EXTORPORT_READY);
     evbuffer_add(in, in_bytes.p + cut, in_bytes.n - cut);
     assert_int_equal(extorport_client_step(&c, in, out), EXTORPORT_READY);
-    assert_evbuf_is(out, want.p, want.n);
-    assert_evbuf_is(in, (const uint8_t *)"tail", 4);
+    assert_evbuffer_is(out, want.p, want.n);
+    assert_evbuffer_is(in, "tail", 4);
     extorport_client_clear(&c);
     evbuffer_free(in);
     evbuffer_free(out);
@@ -295,7 +283,7 @@ static void test_every_cut(void **state) {
 static extorport_result_t run_codec(const hash_vector_t *v, const char *useraddr,
                                     const bytes_t *in_bytes, bytes_t *sent, char *why,
                                     size_t whylen, size_t *left) {
-  struct evbuffer *in = evbuf_new(), *out = evbuf_new();
+  struct evbuffer *in = test_evbuffer_with(NULL, 0), *out = test_evbuffer_with(NULL, 0);
   extorport_client_t c;
   client_init(&c, v, useraddr);
   evbuffer_add(in, in_bytes->p, in_bytes->n);
@@ -315,17 +303,24 @@ static extorport_result_t run_codec(const hash_vector_t *v, const char *useraddr
   return r;
 }
 
+/* Runs the codec as for USERADDR_V4 over all of in_bytes, which must make
+ * it fail with a reason that holds why; what it sent goes to *sent. */
+static void codec_fails(const hash_vector_t *v, const bytes_t *in_bytes, bytes_t *sent,
+                        const char *why) {
+  char got[128];
+  assert_int_equal(run_codec(v, USERADDR_V4, in_bytes, sent, got, sizeof got, NULL),
+                   EXTORPORT_FAILED);
+  assert_contains(got, why);
+}
+
 static void test_wrong_server_hash(void **state) {
   (void)state;
   hash_vector_t v = vector_seq();
   bytes_t sent;
-  char why[128];
   for (size_t i = 0; i < EXTORPORT_HASH_LEN; i += 31) {
     bytes_t in_bytes = bridge_script(&v, auth_types_tor, sizeof auth_types_tor, NULL);
     in_bytes.p[sizeof auth_types_tor + i] ^= 0x01;
-    assert_int_equal(run_codec(&v, USERADDR_V4, &in_bytes, &sent, why, sizeof why, NULL),
-                     EXTORPORT_FAILED);
-    assert_contains(why, "server hash");
+    codec_fails(&v, &in_bytes, &sent, "server hash");
     /* The auth type and nonce went out; no client hash, no metadata. */
     assert_int_equal(sent.n, 1 + EXTORPORT_NONCE_LEN);
   }
@@ -337,8 +332,7 @@ static void test_wrong_server_hash(void **state) {
   extorport_server_hash(other.cookie, v.client_nonce, v.server_nonce, hash);
   bytes_t in_bytes = bridge_script(&v, auth_types_tor, sizeof auth_types_tor, NULL);
   memcpy(in_bytes.p + sizeof auth_types_tor, hash, sizeof hash);
-  assert_int_equal(run_codec(&v, USERADDR_V4, &in_bytes, &sent, why, sizeof why, NULL),
-                   EXTORPORT_FAILED);
+  codec_fails(&v, &in_bytes, &sent, "server hash");
 }
 
 static void test_status_not_one(void **state) {
@@ -349,10 +343,7 @@ static void test_status_not_one(void **state) {
     bytes_t in_bytes = bridge_script(&v, auth_types_tor, sizeof auth_types_tor, NULL);
     in_bytes.p[sizeof auth_types_tor + EXTORPORT_HASH_LEN + EXTORPORT_NONCE_LEN] = bad[i];
     bytes_t sent;
-    char why[128];
-    assert_int_equal(run_codec(&v, USERADDR_V4, &in_bytes, &sent, why, sizeof why, NULL),
-                     EXTORPORT_FAILED);
-    assert_contains(why, "refused our authentication");
+    codec_fails(&v, &in_bytes, &sent, "refused our authentication");
     /* The client hash went out, but no USERADDR: the bridge learns
      * nothing about the client from a failed handshake. */
     assert_int_equal(sent.n, 1 + EXTORPORT_NONCE_LEN + EXTORPORT_HASH_LEN);
@@ -372,11 +363,8 @@ static void test_auth_types_without_safe_cookie(void **state) {
   };
   for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
     bytes_t in_bytes = {.n = 0}, sent;
-    char why[128];
     bytes_add(&in_bytes, lists[i].p, lists[i].n);
-    assert_int_equal(run_codec(&v, USERADDR_V4, &in_bytes, &sent, why, sizeof why, NULL),
-                     EXTORPORT_FAILED);
-    assert_contains(why, "SAFE_COOKIE");
+    codec_fails(&v, &in_bytes, &sent, "SAFE_COOKIE");
     assert_int_equal(sent.n, 0);
   }
 }
@@ -406,9 +394,7 @@ static void test_auth_types_unterminated(void **state) {
                    EXTORPORT_MORE);
   assert_int_equal(sent.n, 0);
   bytes_add(&in_bytes, "\x02", 1);
-  assert_int_equal(run_codec(&v, USERADDR_V4, &in_bytes, &sent, why, sizeof why, NULL),
-                   EXTORPORT_FAILED);
-  assert_contains(why, "no end");
+  codec_fails(&v, &in_bytes, &sent, "no end");
 }
 
 static void test_deny(void **state) {
@@ -431,7 +417,7 @@ static void test_okay_with_body_keeps_trailing(void **state) {
   (void)state;
   hash_vector_t v = vector_seq();
   bytes_t in_bytes = bridge_script(&v, auth_types_tor, sizeof auth_types_tor, NULL);
-  struct evbuffer *in = evbuf_new(), *out = evbuf_new();
+  struct evbuffer *in = test_evbuffer_with(NULL, 0), *out = test_evbuffer_with(NULL, 0);
   extorport_client_t c;
   in_bytes.n -= EXTORPORT_CMD_HDR_LEN;
   bytes_add_text_cmd(&in_bytes, EXTORPORT_CMD_OKAY, "ignored body");
@@ -440,7 +426,7 @@ static void test_okay_with_body_keeps_trailing(void **state) {
   client_init(&c, &v, NULL);
   evbuffer_add(in, in_bytes.p, in_bytes.n);
   assert_int_equal(extorport_client_step(&c, in, out), EXTORPORT_READY);
-  assert_evbuf_is(in, (const uint8_t *)"\x10\x01\x00\x00", 4);
+  assert_evbuffer_is(in, "\x10\x01\x00\x00", 4);
   extorport_client_clear(&c);
   evbuffer_free(in);
   evbuffer_free(out);
@@ -488,9 +474,7 @@ static void test_too_many_skipped(void **state) {
                    EXTORPORT_READY);
   bytes_add_cmd(&in_bytes, 0x4242, NULL, 0);
   bytes_add_cmd(&in_bytes, EXTORPORT_CMD_OKAY, NULL, 0);
-  assert_int_equal(run_codec(&v, USERADDR_V4, &in_bytes, &sent, why, sizeof why, NULL),
-                   EXTORPORT_FAILED);
-  assert_contains(why, "neither OKAY nor DENY");
+  codec_fails(&v, &in_bytes, &sent, "neither OKAY nor DENY");
 }
 
 static void test_metadata(void **state) {
@@ -529,7 +513,7 @@ static void test_random_nonce(void **state) {
   assert_false(all_zero(a.client_nonce, sizeof a.client_nonce));
   assert_memory_not_equal(a.client_nonce, b.client_nonce, sizeof a.client_nonce);
   /* And it is the nonce that goes out. */
-  struct evbuffer *in = evbuf_new(), *out = evbuf_new();
+  struct evbuffer *in = test_evbuffer_with(NULL, 0), *out = test_evbuffer_with(NULL, 0);
   uint8_t nonce[EXTORPORT_NONCE_LEN];
   memcpy(nonce, a.client_nonce, sizeof nonce);
   evbuffer_add(in, auth_types_tor, sizeof auth_types_tor);
@@ -544,10 +528,10 @@ static void test_random_nonce(void **state) {
 
 static void test_write_command(void **state) {
   (void)state;
-  struct evbuffer *out = evbuf_new();
+  struct evbuffer *out = test_evbuffer_with(NULL, 0);
   extorport_write_command(out, 0x0102, "abc", 3);
   extorport_write_command(out, EXTORPORT_CMD_DONE, NULL, 0);
-  assert_evbuf_is(out, (const uint8_t *)"\x01\x02\x00\x03" "abc\x00\x00\x00\x00", 11);
+  assert_evbuffer_is(out, "\x01\x02\x00\x03" "abc\x00\x00\x00\x00", 11);
   evbuffer_free(out);
 }
 
@@ -742,6 +726,13 @@ static void drv_wait_done(drv_t *d) {
   assert_int_equal(d->done_calls, 1);
 }
 
+/* Waits for the handshake's end, which must be a failure saying why. */
+static void drv_wait_failed(drv_t *d, const char *why) {
+  drv_wait_done(d);
+  assert_int_equal(d->result, EXTORPORT_FAILED);
+  assert_contains(d->why, why);
+}
+
 /* Reads exactly n bytes from the far end, running the loop meanwhile. */
 static void far_read(drv_t *d, uint8_t *p, size_t n, const char *what) {
   size_t got = 0;
@@ -844,9 +835,7 @@ static void test_conn_wrong_hash(void **state) {
   far_read(d, msg, sizeof msg, "auth type and client nonce");
   memset(junk, 0x42, sizeof junk);
   far_write(d, junk, sizeof junk);
-  drv_wait_done(d);
-  assert_int_equal(d->result, EXTORPORT_FAILED);
-  assert_contains(d->why, "server hash");
+  drv_wait_failed(d, "server hash");
 }
 
 static void test_conn_eof(void **state) {
@@ -855,9 +844,7 @@ static void test_conn_eof(void **state) {
   far_write(d, "\x01", 1);
   close(d->far);
   d->far = -1;
-  drv_wait_done(d);
-  assert_int_equal(d->result, EXTORPORT_FAILED);
-  assert_contains(d->why, "closed the connection during the handshake");
+  drv_wait_failed(d, "closed the connection during the handshake");
 }
 
 static void on_guard(evutil_socket_t fd, short what, void *arg) { *(bool *)arg = true; }
@@ -898,9 +885,7 @@ static void test_conn_prebuffered(void **state) {
   while (evbuffer_get_length(in) < 2)
     test_loop_step(&d->loop);
   drv_start(d, 30);
-  drv_wait_done(d);
-  assert_int_equal(d->result, EXTORPORT_FAILED);
-  assert_contains(d->why, "SAFE_COOKIE");
+  drv_wait_failed(d, "SAFE_COOKIE");
 }
 
 static void test_conn_cancel(void **state) {

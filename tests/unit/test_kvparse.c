@@ -16,23 +16,6 @@
 
 #include "testutil.h"
 
-/* Asserts that l holds exactly the n pairs of kv (key, value, ...), in
- * order. */
-static void expect_list(const kvlist_t *l, size_t n, const char *const *kv) {
-  assert_non_null(l);
-  assert_int_equal(l->n, n);
-  for (size_t i = 0; i < n; i++) {
-    assert_string_equal(l->items[i].key, kv[2 * i]);
-    assert_string_equal(l->items[i].value, kv[2 * i + 1]);
-  }
-}
-
-#define EXPECT(l, ...)                                                          \
-  do {                                                                          \
-    const char *const kv_[] = {__VA_ARGS__};                                    \
-    expect_list((l), sizeof kv_ / sizeof kv_[0] / 2, kv_);                      \
-  } while (0)
-
 /* Parses text (C text, its strlen is the length) that must succeed. */
 static kvlist_t *escaped_ok(const char *text) {
   kvlist_t *l = (kvlist_t *)1;
@@ -140,29 +123,29 @@ static void test_item(void **state) {
 static void test_escaped_spec_example(void **state) {
   (void)state;
   kvlist_t *l = escaped_ok("shared-secret=rahasia;secrets-file=/tmp/blob");
-  EXPECT(l, "shared-secret", "rahasia", "secrets-file", "/tmp/blob");
+  EXPECT_KVLIST(l, "shared-secret", "rahasia", "secrets-file", "/tmp/blob");
   kvlist_free(l);
 }
 
 static void test_escaped_escapes(void **state) {
   (void)state;
   kvlist_t *l = escaped_ok("a\\;b=c\\;d;e\\=f=g\\=h;i\\\\=j\\\\");
-  EXPECT(l, "a;b", "c;d", "e=f", "g=h", "i\\", "j\\");
+  EXPECT_KVLIST(l, "a;b", "c;d", "e=f", "g=h", "i\\", "j\\");
   kvlist_free(l);
   /* Escaping any other byte gives that byte. */
   l = escaped_ok("\\k=\\v\\ \\:");
-  EXPECT(l, "k", "v :");
+  EXPECT_KVLIST(l, "k", "v :");
   kvlist_free(l);
   /* An escaped ';' at the very end belongs to the value. */
   l = escaped_ok("k=v\\;");
-  EXPECT(l, "k", "v;");
+  EXPECT_KVLIST(l, "k", "v;");
   kvlist_free(l);
 }
 
 static void test_escaped_equals_in_value(void **state) {
   (void)state;
   kvlist_t *l = escaped_ok("cert=ab==;x==;y=a=b=c");
-  EXPECT(l, "cert", "ab==", "x", "=", "y", "a=b=c");
+  EXPECT_KVLIST(l, "cert", "ab==", "x", "=", "y", "a=b=c");
   kvlist_free(l);
 }
 
@@ -175,7 +158,7 @@ static void test_escaped_empty_values_and_items(void **state) {
   assert_int_equal(l->n, 0);
   kvlist_free(l);
   l = escaped_ok(";k=;;j=v;");
-  EXPECT(l, "k", "", "j", "v");
+  EXPECT_KVLIST(l, "k", "", "j", "v");
   kvlist_free(l);
   /* A NULL text with length 0 is empty text. */
   l = (kvlist_t *)1;
@@ -191,7 +174,7 @@ static void test_escaped_length_not_nul(void **state) {
   kvlist_t *l = (kvlist_t *)1;
   char err[64];
   assert_int_equal(kvparse_escaped(text, 3, "argument", &l, err, sizeof err), 0);
-  EXPECT(l, "k", "v");
+  EXPECT_KVLIST(l, "k", "v");
   kvlist_free(l);
 }
 
@@ -382,7 +365,8 @@ static void test_json_object(void **state) {
   kvlist_t *l = kvlist_new();
   char err[128];
   assert_int_equal(kvparse_json_object(v, l, err, sizeof err), 0);
-  EXPECT(l, "s", "x=y;z", "n", "3", "b", "false", "z", "null", "o", "{\"k\":[1,2]}", "e", "");
+  EXPECT_KVLIST(l, "s", "x=y;z", "n", "3", "b", "false", "z", "null", "o", "{\"k\":[1,2]}",
+                "e", "");
   kvlist_free(l);
   json_decref(v);
 }
@@ -395,7 +379,7 @@ static void test_json_object_errors(void **state) {
   assert_int_equal(kvparse_json_object(v, l, err, sizeof err), -1);
   assert_string_equal(err, "empty key");
   /* Members before the bad one were added; callers pass a fresh list. */
-  EXPECT(l, "a", "1");
+  EXPECT_KVLIST(l, "a", "1");
   json_decref(v);
   /* A key already in the list. */
   v = load_ok("{\"a\": \"hunter2\"}");

@@ -13,25 +13,17 @@
 
 #include "testutil.h"
 
-/* Checks that transport t has exactly the n key/value pairs in kv, in
- * order (kv holds key, value, key, value, ...). */
-static void expect_kv(const ipc_options_t *o, const char *t, size_t n,
-                      const char *const *kv) {
+/* The options of transport t, which must have some. */
+static const kvlist_t *options_of(const ipc_options_t *o, const char *t) {
   const kvlist_t *l = ipc_options_get(o, t);
   if (!l)
     fail_msg("no options for transport %s", t);
-  assert_int_equal(l->n, n);
-  for (size_t i = 0; i < n; i++) {
-    assert_string_equal(l->items[i].key, kv[2 * i]);
-    assert_string_equal(l->items[i].value, kv[2 * i + 1]);
-  }
+  return l;
 }
 
-#define EXPECT(o, t, ...)                                                       \
-  do {                                                                          \
-    const char *const kv_[] = {__VA_ARGS__};                                    \
-    expect_kv((o), (t), sizeof kv_ / sizeof kv_[0] / 2, kv_);                   \
-  } while (0)
+/* Checks that transport t has exactly the given key/value pairs, in order:
+ * EXPECT(o, t, key, value, key, value, ...). */
+#define EXPECT(o, t, ...) EXPECT_KVLIST(options_of((o), (t)), __VA_ARGS__)
 
 /* Parses text that must succeed. */
 static void parse_ok(const char *text, ipc_options_t *o) {

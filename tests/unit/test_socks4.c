@@ -59,32 +59,15 @@ static void req_text(test_req_t *r, const char *s) {
   r->n += len;
 }
 
-static struct evbuffer *buf_with(const uint8_t *data, size_t len) {
-  struct evbuffer *b = evbuffer_new();
-  assert_non_null(b);
-  if (len > 0)
-    assert_int_equal(evbuffer_add(b, data, len), 0);
-  return b;
-}
-
-static void assert_buf_is(struct evbuffer *b, const uint8_t *want, size_t len) {
-  assert_int_equal(evbuffer_get_length(b), len);
-  if (len == 0)
-    return;
-  uint8_t *got = evbuffer_pullup(b, -1);
-  assert_non_null(got);
-  assert_memory_equal(got, want, len);
-}
-
 /* Reads from exactly data[0..len); on OK the buffer must be empty, else
  * unchanged. */
 static socks4_result_t read_exact(const uint8_t *data, size_t len, socks4_request_t *req) {
-  struct evbuffer *b = buf_with(data, len);
+  struct evbuffer *b = test_evbuffer_with(data, len);
   socks4_result_t res = socks4_read_request(b, req);
   if (res == SOCKS4_OK)
     assert_int_equal(evbuffer_get_length(b), 0);
   else
-    assert_buf_is(b, data, len);
+    assert_evbuffer_is(b, data, len);
   evbuffer_free(b);
   return res;
 }
@@ -97,7 +80,7 @@ static void read_valid(const test_req_t *r, socks4_request_t *req) {
     if (read_exact(r->b, i, &scratch) != SOCKS4_NEED_MORE)
       fail_msg("prefix of %zu of %zu bytes did not wait", i, r->n);
   }
-  struct evbuffer *b = buf_with(NULL, 0);
+  struct evbuffer *b = test_evbuffer_with(NULL, 0);
   for (size_t i = 0; i < r->n; i++) {
     assert_int_equal(evbuffer_add(b, &r->b[i], 1), 0);
     socks4_result_t res = socks4_read_request(b, req);
@@ -117,14 +100,7 @@ static void test_connect_ipv4(void **state) {
   socks4_request_t req;
   read_valid(&r, &req);
   assert_int_equal(req.cmd, SOCKS4_CMD_CONNECT);
-  assert_string_equal(req.dest.host, "192.0.2.7");
-  assert_int_equal(req.dest.port, 443);
-  assert_int_equal(req.dest.family, AF_INET);
-  assert_int_equal(req.dest.salen, sizeof(struct sockaddr_in));
-  const struct sockaddr_in *sin = (const struct sockaddr_in *)&req.dest.sa;
-  assert_int_equal(sin->sin_family, AF_INET);
-  assert_int_equal(ntohs(sin->sin_port), 443);
-  assert_memory_equal(&sin->sin_addr, r.b + 4, 4);
+  assert_ip_endpoint(&req.dest, "192.0.2.7", 443, r.b + 4);
   assert_string_equal(req.userid, "");
 }
 
@@ -204,10 +180,10 @@ static void test_leaves_trailing_bytes(void **state) {
   size_t req_len = r.n;
   memcpy(r.b + r.n, "GET /", 5);
   r.n += 5;
-  struct evbuffer *b = buf_with(r.b, r.n);
+  struct evbuffer *b = test_evbuffer_with(r.b, r.n);
   socks4_request_t req;
   assert_int_equal(socks4_read_request(b, &req), SOCKS4_OK);
-  assert_buf_is(b, r.b + req_len, 5);
+  assert_evbuffer_is(b, r.b + req_len, 5);
   evbuffer_free(b);
 }
 
@@ -310,11 +286,11 @@ static void test_4a_bind_parses(void **state) {
 
 static void test_reply(void **state) {
   (void)state;
-  struct evbuffer *b = buf_with(NULL, 0);
+  struct evbuffer *b = test_evbuffer_with(NULL, 0);
   socks4_write_reply(b, SOCKS4_REP_GRANTED);
   socks4_write_reply(b, SOCKS4_REP_REJECTED);
   const uint8_t want[] = {0x00, 0x5A, 0, 0, 0, 0, 0, 0, 0x00, 0x5B, 0, 0, 0, 0, 0, 0};
-  assert_buf_is(b, want, sizeof want);
+  assert_evbuffer_is(b, want, sizeof want);
   evbuffer_free(b);
 }
 

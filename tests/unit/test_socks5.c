@@ -26,30 +26,12 @@
 /* VER CMD RSV ATYP LEN NAME[255] PORT[2] */
 #define TEST_REQ_MAX (4 + 1 + TEST_DOMAIN_MAX + 2)
 
-static struct evbuffer *buf_with(const uint8_t *data, size_t len) {
-  struct evbuffer *b = evbuffer_new();
-  assert_non_null(b);
-  if (len > 0)
-    assert_int_equal(evbuffer_add(b, data, len), 0);
-  return b;
-}
-
-/* Asserts that b holds exactly the len bytes of want. */
-static void assert_buf_is(struct evbuffer *b, const uint8_t *want, size_t len) {
-  assert_int_equal(evbuffer_get_length(b), len);
-  if (len == 0)
-    return;
-  uint8_t *got = evbuffer_pullup(b, -1);
-  assert_non_null(got);
-  assert_memory_equal(got, want, len);
-}
-
 /* ---- greeting ---- */
 
 static void test_greeting_ok(void **state) {
   (void)state;
   const uint8_t msg[] = {0x05, 0x02, 0x00, 0x09};
-  struct evbuffer *b = buf_with(msg, sizeof msg);
+  struct evbuffer *b = test_evbuffer_with(msg, sizeof msg);
   socks5_greeting_t g;
   assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_OK);
   assert_int_equal(g.n_methods, 2);
@@ -62,7 +44,7 @@ static void test_greeting_ok(void **state) {
 static void test_greeting_offers(void **state) {
   (void)state;
   const uint8_t msg[] = {0x05, 0x03, 0x02, 0x09, 0x80};
-  struct evbuffer *b = buf_with(msg, sizeof msg);
+  struct evbuffer *b = test_evbuffer_with(msg, sizeof msg);
   socks5_greeting_t g;
   assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_OK);
   assert_true(socks5_greeting_offers(&g, SOCKS5_METHOD_USERPASS));
@@ -80,7 +62,7 @@ static void test_greeting_all_255_methods(void **state) {
   msg[1] = 255;
   for (size_t i = 0; i < 255; i++)
     msg[2 + i] = (uint8_t)i;
-  struct evbuffer *b = buf_with(msg, sizeof msg);
+  struct evbuffer *b = test_evbuffer_with(msg, sizeof msg);
   socks5_greeting_t g;
   assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_OK);
   assert_int_equal(g.n_methods, 255);
@@ -93,10 +75,10 @@ static void test_greeting_all_255_methods(void **state) {
 static void test_greeting_bad_version(void **state) {
   (void)state;
   const uint8_t msg[] = {0x04, 0x01, 0x00};
-  struct evbuffer *b = buf_with(msg, sizeof msg);
+  struct evbuffer *b = test_evbuffer_with(msg, sizeof msg);
   socks5_greeting_t g;
   assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_ERROR);
-  assert_buf_is(b, msg, sizeof msg);
+  assert_evbuffer_is(b, msg, sizeof msg);
   evbuffer_free(b);
 }
 
@@ -104,7 +86,7 @@ static void test_greeting_bad_version_first_byte(void **state) {
   (void)state;
   /* An HTTP request is refused on its first byte, without waiting. */
   const uint8_t msg[] = {'G'};
-  struct evbuffer *b = buf_with(msg, sizeof msg);
+  struct evbuffer *b = test_evbuffer_with(msg, sizeof msg);
   socks5_greeting_t g;
   assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_ERROR);
   evbuffer_free(b);
@@ -113,16 +95,16 @@ static void test_greeting_bad_version_first_byte(void **state) {
 static void test_greeting_zero_methods(void **state) {
   (void)state;
   const uint8_t msg[] = {0x05, 0x00};
-  struct evbuffer *b = buf_with(msg, sizeof msg);
+  struct evbuffer *b = test_evbuffer_with(msg, sizeof msg);
   socks5_greeting_t g;
   assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_ERROR);
-  assert_buf_is(b, msg, sizeof msg);
+  assert_evbuffer_is(b, msg, sizeof msg);
   evbuffer_free(b);
 }
 
 static void test_greeting_empty(void **state) {
   (void)state;
-  struct evbuffer *b = buf_with(NULL, 0);
+  struct evbuffer *b = test_evbuffer_with(NULL, 0);
   socks5_greeting_t g;
   assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_NEED_MORE);
   evbuffer_free(b);
@@ -131,12 +113,12 @@ static void test_greeting_empty(void **state) {
 static void test_greeting_byte_by_byte(void **state) {
   (void)state;
   const uint8_t msg[] = {0x05, 0x03, 0x00, 0x02, 0x09};
-  struct evbuffer *b = buf_with(NULL, 0);
+  struct evbuffer *b = test_evbuffer_with(NULL, 0);
   socks5_greeting_t g;
   for (size_t i = 0; i < sizeof msg - 1; i++) {
     assert_int_equal(evbuffer_add(b, &msg[i], 1), 0);
     assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_NEED_MORE);
-    assert_buf_is(b, msg, i + 1);
+    assert_evbuffer_is(b, msg, i + 1);
   }
   assert_int_equal(evbuffer_add(b, &msg[sizeof msg - 1], 1), 0);
   assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_OK);
@@ -150,21 +132,21 @@ static void test_greeting_leaves_trailing_bytes(void **state) {
   (void)state;
   /* A client that pipelines its request behind the greeting. */
   const uint8_t msg[] = {0x05, 0x01, 0x00, 0x05, 0x01, 0x00, 0x01};
-  struct evbuffer *b = buf_with(msg, sizeof msg);
+  struct evbuffer *b = test_evbuffer_with(msg, sizeof msg);
   socks5_greeting_t g;
   assert_int_equal(socks5_read_greeting(b, &g), SOCKS5_OK);
   assert_int_equal(g.n_methods, 1);
-  assert_buf_is(b, msg + 3, sizeof msg - 3);
+  assert_evbuffer_is(b, msg + 3, sizeof msg - 3);
   evbuffer_free(b);
 }
 
 static void test_write_method(void **state) {
   (void)state;
-  struct evbuffer *b = buf_with(NULL, 0);
+  struct evbuffer *b = test_evbuffer_with(NULL, 0);
   socks5_write_method(b, SOCKS5_METHOD_JSON);
   socks5_write_method(b, SOCKS5_METHOD_NONE_ACCEPTABLE);
   const uint8_t want[] = {0x05, 0x09, 0x05, 0xFF};
-  assert_buf_is(b, want, sizeof want);
+  assert_evbuffer_is(b, want, sizeof want);
   evbuffer_free(b);
 }
 
@@ -231,12 +213,12 @@ static size_t build_userpass(uint8_t *out, const uint8_t *u, size_t ulen, const 
 static void userpass_at_every_boundary(const uint8_t *msg, size_t len,
                                        socks5_userpass_t *out) {
   for (size_t i = 0; i < len; i++) {
-    struct evbuffer *b = buf_with(msg, i);
+    struct evbuffer *b = test_evbuffer_with(msg, i);
     assert_int_equal(socks5_read_userpass(b, out), SOCKS5_NEED_MORE);
-    assert_buf_is(b, msg, i);
+    assert_evbuffer_is(b, msg, i);
     evbuffer_free(b);
   }
-  struct evbuffer *b = buf_with(NULL, 0);
+  struct evbuffer *b = test_evbuffer_with(NULL, 0);
   for (size_t i = 0; i < len; i++) {
     assert_int_equal(evbuffer_add(b, &msg[i], 1), 0);
     assert_int_equal(socks5_read_userpass(b, out),
@@ -289,9 +271,9 @@ static void test_userpass_bad_version(void **state) {
     msg[0] = versions[i];
     socks5_userpass_t up;
     for (size_t cut = 1; cut <= len; cut++) {
-      struct evbuffer *b = buf_with(msg, cut);
+      struct evbuffer *b = test_evbuffer_with(msg, cut);
       assert_int_equal(socks5_read_userpass(b, &up), SOCKS5_ERROR);
-      assert_buf_is(b, msg, cut);
+      assert_evbuffer_is(b, msg, cut);
       evbuffer_free(b);
     }
   }
@@ -301,20 +283,20 @@ static void test_userpass_leaves_trailing_bytes(void **state) {
   (void)state;
   /* A client that sends its request right behind the sub-negotiation. */
   const uint8_t msg[] = {0x01, 0x01, 'a', 0x01, 'b', 0x05, 0x01, 0x00};
-  struct evbuffer *b = buf_with(msg, sizeof msg);
+  struct evbuffer *b = test_evbuffer_with(msg, sizeof msg);
   socks5_userpass_t up;
   assert_int_equal(socks5_read_userpass(b, &up), SOCKS5_OK);
-  assert_buf_is(b, msg + 5, 3);
+  assert_evbuffer_is(b, msg + 5, 3);
   evbuffer_free(b);
 }
 
 static void test_userpass_status(void **state) {
   (void)state;
-  struct evbuffer *b = buf_with(NULL, 0);
+  struct evbuffer *b = test_evbuffer_with(NULL, 0);
   socks5_write_userpass_status(b, SOCKS5_USERPASS_SUCCESS);
   socks5_write_userpass_status(b, SOCKS5_USERPASS_FAILURE);
   const uint8_t want[] = {0x01, 0x00, 0x01, 0x01};
-  assert_buf_is(b, want, sizeof want);
+  assert_evbuffer_is(b, want, sizeof want);
   evbuffer_free(b);
 }
 
@@ -345,13 +327,13 @@ static void block_at_every_boundary(const uint8_t *msg, size_t len, size_t limit
   size_t jlen = 0;
   uint8_t reply = 0xEE;
   for (size_t i = 0; i < len; i++) {
-    struct evbuffer *b = buf_with(msg, i);
+    struct evbuffer *b = test_evbuffer_with(msg, i);
     assert_int_equal(socks5_read_json_block(b, limit, &json, &jlen, &reply),
                      SOCKS5_NEED_MORE);
-    assert_buf_is(b, msg, i);
+    assert_evbuffer_is(b, msg, i);
     evbuffer_free(b);
   }
-  struct evbuffer *b = buf_with(NULL, 0);
+  struct evbuffer *b = test_evbuffer_with(NULL, 0);
   for (size_t i = 0; i < len; i++) {
     assert_int_equal(evbuffer_add(b, &msg[i], 1), 0);
     socks5_result_t r = socks5_read_json_block(b, limit, &json, &jlen, &reply);
@@ -409,17 +391,17 @@ static void test_json_block_over_limit(void **state) {
     uint8_t reply;
     /* Decided on the 4 length bytes, without waiting for the body. */
     for (size_t cut = 4; cut <= len; cut++) {
-      struct evbuffer *b = buf_with(msg, cut);
+      struct evbuffer *b = test_evbuffer_with(msg, cut);
       reply = 0xEE;
       assert_int_equal(socks5_read_json_block(b, TEST_JSON_LIMIT, &json, &jlen, &reply),
                        SOCKS5_ERROR);
       assert_int_equal(reply, SOCKS5_REP_SETTINGS_TOO_LARGE);
       assert_null(json);
-      assert_buf_is(b, msg, cut);
+      assert_evbuffer_is(b, msg, cut);
       evbuffer_free(b);
     }
     for (size_t cut = 0; cut < 4; cut++) {
-      struct evbuffer *b = buf_with(msg, cut);
+      struct evbuffer *b = test_evbuffer_with(msg, cut);
       assert_int_equal(socks5_read_json_block(b, TEST_JSON_LIMIT, &json, &jlen, &reply),
                        SOCKS5_NEED_MORE);
       evbuffer_free(b);
@@ -429,7 +411,7 @@ static void test_json_block_over_limit(void **state) {
   /* The largest length fits a limit that allows it: only waits. */
   size_t len;
   uint8_t *msg = build_block("{}", 2, 0xFFFFFFFF, &len);
-  struct evbuffer *b = buf_with(msg, len);
+  struct evbuffer *b = test_evbuffer_with(msg, len);
   char *json = NULL;
   size_t jlen;
   uint8_t reply;
@@ -443,7 +425,7 @@ static void test_json_block_leaves_trailing_bytes(void **state) {
   (void)state;
   /* The request follows the block with no reply in between. */
   const uint8_t msg[] = {0, 0, 0, 2, '{', '}', 0x05, 0x01, 0x00, 0x01};
-  struct evbuffer *b = buf_with(msg, sizeof msg);
+  struct evbuffer *b = test_evbuffer_with(msg, sizeof msg);
   char *json = NULL;
   size_t jlen;
   uint8_t reply;
@@ -451,7 +433,7 @@ static void test_json_block_leaves_trailing_bytes(void **state) {
                    SOCKS5_OK);
   assert_string_equal(json, "{}");
   assert_int_equal(jlen, 2);
-  assert_buf_is(b, msg + 6, 4);
+  assert_evbuffer_is(b, msg + 6, 4);
   free(json);
   evbuffer_free(b);
 }
@@ -462,12 +444,12 @@ static void test_json_block_leaves_trailing_bytes(void **state) {
  * success, that the whole message was drained. */
 static socks5_result_t read_request(const uint8_t *msg, size_t len,
                                     socks5_request_t *req, uint8_t *reply) {
-  struct evbuffer *b = buf_with(msg, len);
+  struct evbuffer *b = test_evbuffer_with(msg, len);
   socks5_result_t r = socks5_read_request(b, req, reply);
   if (r == SOCKS5_OK)
     assert_int_equal(evbuffer_get_length(b), 0);
   else
-    assert_buf_is(b, msg, len);
+    assert_evbuffer_is(b, msg, len);
   evbuffer_free(b);
   return r;
 }
@@ -475,11 +457,11 @@ static socks5_result_t read_request(const uint8_t *msg, size_t len,
 /* Every proper prefix of a valid message must wait, untouched. */
 static void assert_prefixes_need_more(const uint8_t *msg, size_t len) {
   for (size_t i = 0; i < len; i++) {
-    struct evbuffer *b = buf_with(msg, i);
+    struct evbuffer *b = test_evbuffer_with(msg, i);
     socks5_request_t req;
     uint8_t reply = 0xEE;
     assert_int_equal(socks5_read_request(b, &req, &reply), SOCKS5_NEED_MORE);
-    assert_buf_is(b, msg, i);
+    assert_evbuffer_is(b, msg, i);
     evbuffer_free(b);
   }
 }
@@ -492,14 +474,7 @@ static void test_request_ipv4(void **state) {
   assert_int_equal(read_request(msg, sizeof msg, &req, &reply), SOCKS5_OK);
   assert_int_equal(req.cmd, SOCKS5_CMD_CONNECT);
   assert_int_equal(req.atyp, SOCKS5_ATYP_IPV4);
-  assert_string_equal(req.dest.host, "192.0.2.7");
-  assert_int_equal(req.dest.port, 443);
-  assert_int_equal(req.dest.family, AF_INET);
-  assert_int_equal(req.dest.salen, sizeof(struct sockaddr_in));
-  const struct sockaddr_in *sin = (const struct sockaddr_in *)&req.dest.sa;
-  assert_int_equal(sin->sin_family, AF_INET);
-  assert_int_equal(ntohs(sin->sin_port), 443);
-  assert_memory_equal(&sin->sin_addr, msg + 4, 4);
+  assert_ip_endpoint(&req.dest, "192.0.2.7", 443, msg + 4);
   assert_prefixes_need_more(msg, sizeof msg);
 }
 
@@ -512,14 +487,7 @@ static void test_request_ipv6(void **state) {
   uint8_t reply = 0xEE;
   assert_int_equal(read_request(msg, sizeof msg, &req, &reply), SOCKS5_OK);
   assert_int_equal(req.atyp, SOCKS5_ATYP_IPV6);
-  assert_string_equal(req.dest.host, "2001:db8::1");
-  assert_int_equal(req.dest.port, 9000);
-  assert_int_equal(req.dest.family, AF_INET6);
-  assert_int_equal(req.dest.salen, sizeof(struct sockaddr_in6));
-  const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&req.dest.sa;
-  assert_int_equal(sin6->sin6_family, AF_INET6);
-  assert_int_equal(ntohs(sin6->sin6_port), 9000);
-  assert_memory_equal(&sin6->sin6_addr, msg + 4, 16);
+  assert_ip_endpoint(&req.dest, "2001:db8::1", 9000, msg + 4);
   assert_prefixes_need_more(msg, sizeof msg);
 }
 
@@ -659,24 +627,24 @@ static void test_request_leaves_trailing_bytes(void **state) {
   (void)state;
   /* Application data that raced ahead of our reply stays for the relay. */
   const uint8_t msg[] = {0x05, 0x01, 0x00, 0x01, 127, 0, 0, 1, 0x00, 0x50, 'G', 'E'};
-  struct evbuffer *b = buf_with(msg, sizeof msg);
+  struct evbuffer *b = test_evbuffer_with(msg, sizeof msg);
   socks5_request_t req;
   uint8_t reply = 0xEE;
   assert_int_equal(socks5_read_request(b, &req, &reply), SOCKS5_OK);
-  assert_buf_is(b, msg + 10, 2);
+  assert_evbuffer_is(b, msg + 10, 2);
   evbuffer_free(b);
 }
 
 static void test_request_byte_by_byte(void **state) {
   (void)state;
   const uint8_t msg[] = {0x05, 0x01, 0x00, 0x03, 3, 'a', '.', 'b', 0x00, 0x16};
-  struct evbuffer *b = buf_with(NULL, 0);
+  struct evbuffer *b = test_evbuffer_with(NULL, 0);
   socks5_request_t req;
   uint8_t reply = 0xEE;
   for (size_t i = 0; i < sizeof msg - 1; i++) {
     assert_int_equal(evbuffer_add(b, &msg[i], 1), 0);
     assert_int_equal(socks5_read_request(b, &req, &reply), SOCKS5_NEED_MORE);
-    assert_buf_is(b, msg, i + 1);
+    assert_evbuffer_is(b, msg, i + 1);
   }
   assert_int_equal(evbuffer_add(b, &msg[sizeof msg - 1], 1), 0);
   assert_int_equal(socks5_read_request(b, &req, &reply), SOCKS5_OK);
@@ -691,30 +659,30 @@ static void test_request_byte_by_byte(void **state) {
 static void test_reply_ipv4(void **state) {
   (void)state;
   struct sockaddr_storage v4 = test_sockaddr("198.51.100.9", 1080);
-  struct evbuffer *b = buf_with(NULL, 0);
+  struct evbuffer *b = test_evbuffer_with(NULL, 0);
   socks5_write_reply(b, SOCKS5_REP_SUCCEEDED, (const struct sockaddr *)&v4);
   const uint8_t want[] = {0x05, 0x00, 0x00, 0x01, 198, 51, 100, 9, 0x04, 0x38};
-  assert_buf_is(b, want, sizeof want);
+  assert_evbuffer_is(b, want, sizeof want);
   evbuffer_free(b);
 }
 
 static void test_reply_ipv6(void **state) {
   (void)state;
   struct sockaddr_storage v6 = test_sockaddr("2001:db8::ff", 65535);
-  struct evbuffer *b = buf_with(NULL, 0);
+  struct evbuffer *b = test_evbuffer_with(NULL, 0);
   socks5_write_reply(b, SOCKS5_REP_SETTINGS_INVALID, (const struct sockaddr *)&v6);
   const uint8_t want[] = {0x05, 0x13, 0x00, 0x04, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
                           0,    0,    0,    0,    0,    0,    0,    0xff, 0xff, 0xff};
-  assert_buf_is(b, want, sizeof want);
+  assert_evbuffer_is(b, want, sizeof want);
   evbuffer_free(b);
 }
 
 static void test_reply_null_bound(void **state) {
   (void)state;
-  struct evbuffer *b = buf_with(NULL, 0);
+  struct evbuffer *b = test_evbuffer_with(NULL, 0);
   socks5_write_reply(b, SOCKS5_REP_CONN_REFUSED, NULL);
   const uint8_t want[] = {0x05, 0x05, 0x00, 0x01, 0, 0, 0, 0, 0x00, 0x00};
-  assert_buf_is(b, want, sizeof want);
+  assert_evbuffer_is(b, want, sizeof want);
   evbuffer_free(b);
 }
 

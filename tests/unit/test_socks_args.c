@@ -17,21 +17,6 @@
 
 #include "testutil.h"
 
-static void expect_list(const kvlist_t *l, size_t n, const char *const *kv) {
-  assert_non_null(l);
-  assert_int_equal(l->n, n);
-  for (size_t i = 0; i < n; i++) {
-    assert_string_equal(l->items[i].key, kv[2 * i]);
-    assert_string_equal(l->items[i].value, kv[2 * i + 1]);
-  }
-}
-
-#define EXPECT(l, ...)                                                          \
-  do {                                                                          \
-    const char *const kv_[] = {__VA_ARGS__};                                    \
-    expect_list((l), sizeof kv_ / sizeof kv_[0] / 2, kv_);                      \
-  } while (0)
-
 /* RFC 1929 fields holding args the way Tor sends them. */
 static socks5_userpass_t tor_userpass(const char *args) {
   socks5_userpass_t up;
@@ -63,6 +48,15 @@ static socks5_userpass_t userpass(const void *u, size_t ulen, const void *p, siz
   return up;
 }
 
+/* One argument, k=vvv...v, that fills buf (size bytes, its NUL included):
+ * for the cases at the fields' length limits. */
+static void long_arg(char *buf, size_t size) {
+  memset(buf, 'v', size - 1);
+  buf[0] = 'k';
+  buf[1] = '=';
+  buf[size - 1] = '\0';
+}
+
 static kvlist_t *userpass_ok(const socks5_userpass_t *up) {
   kvlist_t *l = (kvlist_t *)1;
   char err[256] = "";
@@ -85,7 +79,7 @@ static void test_userpass_spec_example(void **state) {
   (void)state;
   socks5_userpass_t up = tor_userpass("shared-secret=rahasia;secrets-file=/tmp/blob");
   kvlist_t *l = userpass_ok(&up);
-  EXPECT(l, "shared-secret", "rahasia", "secrets-file", "/tmp/blob");
+  EXPECT_KVLIST(l, "shared-secret", "rahasia", "secrets-file", "/tmp/blob");
   kvlist_free(l);
 }
 
@@ -93,7 +87,7 @@ static void test_userpass_escapes(void **state) {
   (void)state;
   socks5_userpass_t up = tor_userpass("a\\;b=c\\;d;e\\=f=g\\=h;i\\\\=j\\\\;cert=ab==");
   kvlist_t *l = userpass_ok(&up);
-  EXPECT(l, "a;b", "c;d", "e=f", "g=h", "i\\", "j\\", "cert", "ab==");
+  EXPECT_KVLIST(l, "a;b", "c;d", "e=f", "g=h", "i\\", "j\\", "cert", "ab==");
   kvlist_free(l);
 }
 
@@ -101,10 +95,7 @@ static void test_userpass_nul_passwd_is_empty(void **state) {
   (void)state;
   /* Exactly 255 bytes still fit in UNAME. */
   char args[256];
-  memset(args, 'v', sizeof args - 1);
-  args[0] = 'k';
-  args[1] = '=';
-  args[sizeof args - 1] = '\0';
+  long_arg(args, sizeof args);
   socks5_userpass_t up = tor_userpass(args);
   assert_int_equal(up.ulen, 255);
   assert_int_equal(up.plen, 1);
@@ -143,10 +134,7 @@ static void test_userpass_full_fields(void **state) {
   (void)state;
   /* 510 bytes: both fields full. */
   char args[2 * SOCKS5_USERPASS_FIELD_MAX + 1];
-  memset(args, 'v', sizeof args - 1);
-  args[0] = 'k';
-  args[1] = '=';
-  args[sizeof args - 1] = '\0';
+  long_arg(args, sizeof args);
   socks5_userpass_t up = tor_userpass(args);
   assert_int_equal(up.plen, 255);
   kvlist_t *l = userpass_ok(&up);
@@ -168,12 +156,12 @@ static void test_userpass_empty_fields(void **state) {
   /* Arguments in PASSWD alone are still arguments. */
   up = userpass("", 0, "k=v", 3);
   l = userpass_ok(&up);
-  EXPECT(l, "k", "v");
+  EXPECT_KVLIST(l, "k", "v");
   kvlist_free(l);
   /* An empty PASSWD (curl's "user:") adds nothing. */
   up = userpass("k=v", 3, "", 0);
   l = userpass_ok(&up);
-  EXPECT(l, "k", "v");
+  EXPECT_KVLIST(l, "k", "v");
   kvlist_free(l);
 }
 
@@ -203,7 +191,7 @@ static void test_userpass_syntax_errors(void **state) {
   /* A backslash at the end of UNAME escapes PASSWD's first byte... */
   up = userpass("k=v\\", 4, ";x", 2);
   kvlist_t *l = userpass_ok(&up);
-  EXPECT(l, "k", "v;x");
+  EXPECT_KVLIST(l, "k", "v;x");
   kvlist_free(l);
   /* ... but not the NUL marker, which is not part of the arguments. */
   up = userpass("k=v\\", 4, "", 1);
@@ -215,7 +203,7 @@ static void test_userid(void **state) {
   kvlist_t *l = (kvlist_t *)1;
   char err[128];
   assert_int_equal(socks_args_from_userid("a=1;b=x\\;y", &l, err, sizeof err), 0);
-  EXPECT(l, "a", "1", "b", "x;y");
+  EXPECT_KVLIST(l, "a", "1", "b", "x;y");
   kvlist_free(l);
   assert_int_equal(socks_args_from_userid("", &l, err, sizeof err), 0);
   assert_int_equal(l->n, 0);
@@ -259,7 +247,7 @@ static void json_bad(const char *json, const char *want) {
 static void test_json_spec_example(void **state) {
   (void)state;
   kvlist_t *l = json_ok("{\"shared-secret\": \"rahasia\", \"secrets-file\": \"/tmp/blob\"}");
-  EXPECT(l, "shared-secret", "rahasia", "secrets-file", "/tmp/blob");
+  EXPECT_KVLIST(l, "shared-secret", "rahasia", "secrets-file", "/tmp/blob");
   kvlist_free(l);
 }
 
@@ -268,15 +256,15 @@ static void test_json_values(void **state) {
   kvlist_t *l = json_ok("{\"s\": \"a=b;c\\\\\", \"i\": 42, \"r\": 0.5, \"neg\": -1e-3,"
                         " \"t\": true, \"f\": false, \"n\": null,"
                         " \"o\": {\"x\": [1, {\"y\": \"z\"}], \"w\": {}}, \"a\": [ ]}");
-  EXPECT(l, "s", "a=b;c\\", "i", "42", "r", "0.5", "neg", "-0.001", "t", "true", "f",
-         "false", "n", "null", "o", "{\"x\":[1,{\"y\":\"z\"}],\"w\":{}}", "a", "[]");
+  EXPECT_KVLIST(l, "s", "a=b;c\\", "i", "42", "r", "0.5", "neg", "-0.001", "t", "true", "f",
+                "false", "n", "null", "o", "{\"x\":[1,{\"y\":\"z\"}],\"w\":{}}", "a", "[]");
   kvlist_free(l);
   l = json_ok("{}");
   assert_int_equal(l->n, 0);
   kvlist_free(l);
   /* Whitespace around the object is JSON. */
   l = json_ok(" \n{\"k\":\"v\"}\t ");
-  EXPECT(l, "k", "v");
+  EXPECT_KVLIST(l, "k", "v");
   kvlist_free(l);
 }
 
@@ -323,7 +311,7 @@ static void test_json_length_bounds(void **state) {
   uint8_t reply;
   char err[128];
   assert_int_equal(socks_args_from_json(j, 10, &l, &reply, err, sizeof err), 0);
-  EXPECT(l, "k", "v");
+  EXPECT_KVLIST(l, "k", "v");
   kvlist_free(l);
   assert_int_equal(socks_args_from_json(j, 9, &l, &reply, err, sizeof err), -1);
   assert_int_equal(reply, SOCKS5_REP_SETTINGS_PARSE);

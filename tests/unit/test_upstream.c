@@ -43,25 +43,7 @@
 #define TUNNEL_BYTES "\x00tunnel\r\n\r\nbytes\x00"
 #define TUNNEL_LEN (sizeof TUNNEL_BYTES - 1)
 
-/* ---- helpers: buffers ---- */
-
-static struct evbuffer *buf_with(const void *data, size_t len) {
-  struct evbuffer *b = evbuffer_new();
-  assert_non_null(b);
-  if (len > 0)
-    assert_int_equal(evbuffer_add(b, data, len), 0);
-  return b;
-}
-
-/* Asserts that b holds exactly the len bytes of want. */
-static void assert_buf_is(struct evbuffer *b, const void *want, size_t len) {
-  assert_int_equal(evbuffer_get_length(b), len);
-  if (len == 0)
-    return;
-  uint8_t *got = evbuffer_pullup(b, -1);
-  assert_non_null(got);
-  assert_memory_equal(got, want, len);
-}
+/* ---- helpers: endpoints and proxies ---- */
 
 static addr_endpoint_t ep_ip(const char *ip, uint16_t port) {
   addr_endpoint_t ep;
@@ -140,11 +122,11 @@ static upstream_result_t rd_http(struct evbuffer *in, int *code) {
 static void expect_answer(reader_fn rd, const void *msg, size_t len, int want_code) {
   const uint8_t *m = msg;
   for (size_t i = 0; i < len; i++) {
-    struct evbuffer *b = buf_with(m, i);
+    struct evbuffer *b = test_evbuffer_with(m, i);
     int code;
     if (rd(b, &code) != UPSTREAM_NEED_MORE)
       fail_msg("prefix of %zu/%zu bytes: not NEED_MORE", i, len);
-    assert_buf_is(b, m, i);
+    assert_evbuffer_is(b, m, i);
     evbuffer_free(b);
   }
   uint8_t *whole = malloc(len + TUNNEL_LEN);
@@ -154,7 +136,7 @@ static void expect_answer(reader_fn rd, const void *msg, size_t len, int want_co
   for (size_t cut = 0; cut <= len; cut++) {
     /* cut == len: the answer and the tunnel bytes in one piece. */
     size_t first = cut < len ? cut : len + TUNNEL_LEN;
-    struct evbuffer *b = buf_with(whole, first);
+    struct evbuffer *b = test_evbuffer_with(whole, first);
     int code = -2;
     upstream_result_t r = rd(b, &code);
     if (cut < len) {
@@ -165,10 +147,10 @@ static void expect_answer(reader_fn rd, const void *msg, size_t len, int want_co
     if (r != UPSTREAM_OK)
       fail_msg("cut at %zu/%zu: not OK", cut, len);
     assert_int_equal(code, want_code);
-    assert_buf_is(b, TUNNEL_BYTES, TUNNEL_LEN);
+    assert_evbuffer_is(b, TUNNEL_BYTES, TUNNEL_LEN);
     evbuffer_free(b);
   }
-  struct evbuffer *b = buf_with(whole, len);
+  struct evbuffer *b = test_evbuffer_with(whole, len);
   int code = -2;
   assert_int_equal(rd(b, &code), UPSTREAM_OK);
   assert_int_equal(code, want_code);
@@ -179,11 +161,11 @@ static void expect_answer(reader_fn rd, const void *msg, size_t len, int want_co
 
 /* The reader refuses msg once all of it is there, draining nothing. */
 static void expect_error(reader_fn rd, const void *msg, size_t len) {
-  struct evbuffer *b = buf_with(msg, len);
+  struct evbuffer *b = test_evbuffer_with(msg, len);
   int code;
   if (rd(b, &code) != UPSTREAM_ERROR)
     fail_msg("a malformed answer of %zu bytes was not refused", len);
-  assert_buf_is(b, msg, len);
+  assert_evbuffer_is(b, msg, len);
   evbuffer_free(b);
 }
 
@@ -195,10 +177,10 @@ static void expect_error(reader_fn rd, const void *msg, size_t len) {
 static void test_s5_greeting(void **state) {
   struct evbuffer *b = evbuffer_new();
   upstream_socks5_write_greeting(b, false);
-  assert_buf_is(b, "\x05\x01\x00", 3);
+  assert_evbuffer_is(b, "\x05\x01\x00", 3);
   evbuffer_drain(b, 3);
   upstream_socks5_write_greeting(b, true);
-  assert_buf_is(b, "\x05\x01\x02", 3);
+  assert_evbuffer_is(b, "\x05\x01\x02", 3);
   evbuffer_free(b);
 }
 
@@ -215,7 +197,7 @@ static void test_s5_read_method(void **state) {
 static void test_s5_write_auth(void **state) {
   struct evbuffer *b = evbuffer_new();
   assert_int_equal(upstream_socks5_write_auth(b, "tor", "p:w@x"), 0);
-  assert_buf_is(b, "\x01\x03tor\x05p:w@x", 11);
+  assert_evbuffer_is(b, "\x01\x03tor\x05p:w@x", 11);
   evbuffer_drain(b, 11);
   char u[UPSTREAM_CRED_MAX + 2];
   memset(u, 'u', UPSTREAM_CRED_MAX);
@@ -250,11 +232,11 @@ static void test_s5_write_connect(void **state) {
   struct evbuffer *b = evbuffer_new();
   addr_endpoint_t v4 = ep_ip("192.0.2.7", 443);
   assert_int_equal(upstream_socks5_write_connect(b, &v4), 0);
-  assert_buf_is(b, "\x05\x01\x00\x01\xc0\x00\x02\x07\x01\xbb", 10);
+  assert_evbuffer_is(b, "\x05\x01\x00\x01\xc0\x00\x02\x07\x01\xbb", 10);
   evbuffer_drain(b, 10);
   addr_endpoint_t v6 = ep_ip("2001:db8::1", 80);
   assert_int_equal(upstream_socks5_write_connect(b, &v6), 0);
-  assert_buf_is(b,
+  assert_evbuffer_is(b,
                 "\x05\x01\x00\x04\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
                 "\x00\x01\x00\x50",
                 22);
@@ -262,7 +244,7 @@ static void test_s5_write_connect(void **state) {
   /* A name goes as a name: the proxy resolves it. */
   addr_endpoint_t name = ep_name("bridge.example", 65535);
   assert_int_equal(upstream_socks5_write_connect(b, &name), 0);
-  assert_buf_is(b, "\x05\x01\x00\x03\x0e" "bridge.example" "\xff\xff", 21);
+  assert_evbuffer_is(b, "\x05\x01\x00\x03\x0e" "bridge.example" "\xff\xff", 21);
   evbuffer_drain(b, 21);
   addr_endpoint_t longest = ep_name("", 1);
   memset(longest.host, 'a', ADDR_HOST_MAX);
@@ -331,11 +313,11 @@ static void test_s4_write_connect(void **state) {
   struct evbuffer *b = evbuffer_new();
   addr_endpoint_t v4 = ep_ip("192.0.2.7", 443);
   assert_int_equal(upstream_socks4a_write_connect(b, &v4), 0);
-  assert_buf_is(b, "\x04\x01\x01\xbb\xc0\x00\x02\x07\x00", 9);
+  assert_evbuffer_is(b, "\x04\x01\x01\xbb\xc0\x00\x02\x07\x00", 9);
   evbuffer_drain(b, 9);
   addr_endpoint_t name = ep_name("bridge.example", 8080);
   assert_int_equal(upstream_socks4a_write_connect(b, &name), 0);
-  assert_buf_is(b, "\x04\x01\x1f\x90\x00\x00\x00\x01\x00" "bridge.example\x00", 24);
+  assert_evbuffer_is(b, "\x04\x01\x1f\x90\x00\x00\x00\x01\x00" "bridge.example\x00", 24);
   evbuffer_drain(b, 24);
   addr_endpoint_t v6 = ep_ip("::1", 80);
   assert_int_equal(upstream_socks4a_write_connect(b, &v6), EAFNOSUPPORT);
@@ -517,13 +499,13 @@ static void test_http_read_size_limit(void **state) {
     memset(msg + hl, 'a', total - hl - 4);
     memcpy(msg + total - 4, "\r\n\r\n", 4);
     memcpy(msg + total, TUNNEL_BYTES, TUNNEL_LEN);
-    struct evbuffer *b = buf_with(msg, total + TUNNEL_LEN);
+    struct evbuffer *b = test_evbuffer_with(msg, total + TUNNEL_LEN);
     int status = 0;
     upstream_result_t r = upstream_http_read_response(b, &status);
     if (total <= UPSTREAM_HTTP_HEADER_MAX) {
       assert_int_equal(r, UPSTREAM_OK);
       assert_int_equal(status, 200);
-      assert_buf_is(b, TUNNEL_BYTES, TUNNEL_LEN);
+      assert_evbuffer_is(b, TUNNEL_BYTES, TUNNEL_LEN);
     } else {
       assert_int_equal(r, UPSTREAM_ERROR);
       assert_int_equal(evbuffer_get_length(b), total + TUNNEL_LEN);
@@ -536,7 +518,7 @@ static void test_http_read_size_limit(void **state) {
   assert_non_null(endless);
   memcpy(endless, head, hl);
   memset(endless + hl, 'a', UPSTREAM_HTTP_HEADER_MAX - hl);
-  struct evbuffer *b = buf_with(endless, UPSTREAM_HTTP_HEADER_MAX - 1);
+  struct evbuffer *b = test_evbuffer_with(endless, UPSTREAM_HTTP_HEADER_MAX - 1);
   int status = 0;
   assert_int_equal(upstream_http_read_response(b, &status), UPSTREAM_NEED_MORE);
   evbuffer_add(b, endless + UPSTREAM_HTTP_HEADER_MAX - 1, 1);
@@ -575,7 +557,7 @@ static void test_add_secret(void **state) {
   assert_int_equal(upstream_add_secret(b, "abc", 3), 0);
   assert_int_equal(evbuffer_add(b, "de", 2), 0);
   assert_int_equal(upstream_add_secret(b, "fgh", 3), 0);
-  assert_buf_is(b, "abcdefgh", 8);
+  assert_evbuffer_is(b, "abcdefgh", 8);
   evbuffer_free(b); /* ASan: the private copies are freed with it */
 }
 
@@ -706,7 +688,7 @@ static void expect_tunnel(hs_fixture_t *f) {
   assert_int_equal(f->rec.err, 0);
   assert_ptr_equal(f->rec.bev, f->bev);
   test_loop_steps(&f->loop, 3);
-  assert_buf_is(bufferevent_get_input(f->rec.bev), TUNNEL_BYTES, TUNNEL_LEN);
+  assert_evbuffer_is(bufferevent_get_input(f->rec.bev), TUNNEL_BYTES, TUNNEL_LEN);
   bufferevent_write(f->rec.bev, "up", 2);
   proxy_expect(f, "up", 2);
 }
@@ -1030,7 +1012,7 @@ static void test_dial_socks5_name(void **state) {
   assert_int_equal(f->rec.err, 0);
   assert_non_null(f->rec.bev);
   test_loop_steps(&f->loop, 3);
-  assert_buf_is(bufferevent_get_input(f->rec.bev), TUNNEL_BYTES, TUNNEL_LEN);
+  assert_evbuffer_is(bufferevent_get_input(f->rec.bev), TUNNEL_BYTES, TUNNEL_LEN);
   bufferevent_write(f->rec.bev, "data", 4);
   dial_proxy_expect(f, "data", 4);
 }

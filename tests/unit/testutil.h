@@ -10,9 +10,10 @@
  * unexpected, so the caller needs no error path. Helpers meant for setup and
  * teardown functions return 0 / -1 instead, for those to return.
  *
- * Sections: argv/envp literals; text; socket addresses; nonblocking
- * sockets and their read/write loops; pseudo-random test data; libevent's
- * warnings; a bounded event loop; temporary directories. */
+ * Sections: argv/envp literals; text; key/value lists; evbuffers;
+ * socket addresses; nonblocking sockets and their read/write loops;
+ * pseudo-random test data; libevent's warnings; a bounded event loop;
+ * temporary directories. */
 #ifndef PTD_TESTS_UNIT_TESTUTIL_H
 #define PTD_TESTS_UNIT_TESTUTIL_H
 
@@ -36,7 +37,11 @@
 #include <sys/socket.h>
 
 #include <cmocka.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
+
+#include "lib/addr.h"
+#include "lib/kvlist.h"
 
 /* ---- argv and envp literals ---- */
 
@@ -71,6 +76,47 @@ static inline void assert_lacks(const char *text, const char *needle) {
     fail_msg("\"%s\" contains \"%s\"", text, needle);
 }
 
+/* ---- key/value lists ---- */
+
+/* Asserts that l holds exactly the n pairs of kv (key, value, key, value,
+ * ...), in order. */
+static inline void test_expect_kvlist(const kvlist_t *l, size_t n, const char *const *kv) {
+  assert_non_null(l);
+  assert_int_equal(l->n, n);
+  for (size_t i = 0; i < n; i++) {
+    assert_string_equal(l->items[i].key, kv[2 * i]);
+    assert_string_equal(l->items[i].value, kv[2 * i + 1]);
+  }
+}
+
+/* EXPECT_KVLIST(l, "k1", "v1", "k2", "v2") */
+#define EXPECT_KVLIST(l, ...)                                                   \
+  do {                                                                          \
+    const char *const kv_[] = {__VA_ARGS__};                                    \
+    test_expect_kvlist((l), sizeof kv_ / sizeof kv_[0] / 2, kv_);               \
+  } while (0)
+
+/* ---- evbuffers ---- */
+
+/* A new evbuffer holding a copy of data[0..len) (none when len is 0). */
+static inline struct evbuffer *test_evbuffer_with(const void *data, size_t len) {
+  struct evbuffer *b = evbuffer_new();
+  assert_non_null(b);
+  if (len > 0)
+    assert_int_equal(evbuffer_add(b, data, len), 0);
+  return b;
+}
+
+/* Asserts that b holds exactly the len bytes of want. */
+static inline void assert_evbuffer_is(struct evbuffer *b, const void *want, size_t len) {
+  assert_int_equal(evbuffer_get_length(b), len);
+  if (len == 0)
+    return;
+  uint8_t *got = evbuffer_pullup(b, -1);
+  assert_non_null(got);
+  assert_memory_equal(got, want, len);
+}
+
 /* ---- socket addresses ---- */
 
 /* A numeric IPv4 or IPv6 address (no brackets; the family follows from a
@@ -90,6 +136,30 @@ static inline struct sockaddr_storage test_sockaddr(const char *ip, uint16_t por
     assert_int_equal(inet_pton(AF_INET, ip, &sin->sin_addr), 1);
   }
   return ss;
+}
+
+/* Asserts that ep is the IP literal host (IPv6 when it holds a ':') and
+ * port, with a socket address to match whose address bytes are addr (4 or
+ * 16 of them, as they came on the wire). */
+static inline void assert_ip_endpoint(const addr_endpoint_t *ep, const char *host, uint16_t port,
+                                      const uint8_t *addr) {
+  assert_string_equal(ep->host, host);
+  assert_int_equal(ep->port, port);
+  if (strchr(host, ':')) {
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ep->sa;
+    assert_int_equal(ep->family, AF_INET6);
+    assert_int_equal(ep->salen, sizeof *sin6);
+    assert_int_equal(sin6->sin6_family, AF_INET6);
+    assert_int_equal(ntohs(sin6->sin6_port), port);
+    assert_memory_equal(&sin6->sin6_addr, addr, 16);
+  } else {
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)&ep->sa;
+    assert_int_equal(ep->family, AF_INET);
+    assert_int_equal(ep->salen, sizeof *sin);
+    assert_int_equal(sin->sin_family, AF_INET);
+    assert_int_equal(ntohs(sin->sin_port), port);
+    assert_memory_equal(&sin->sin_addr, addr, 4);
+  }
 }
 
 /* ---- nonblocking sockets ---- */
