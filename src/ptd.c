@@ -25,6 +25,7 @@
 #include "ipc/shutdown.h"
 #include "lib/log.h"
 #include "lib/statedir.h"
+#include "net/closing.h"
 #include "server/server.h"
 #include "transports/transport.h"
 
@@ -308,6 +309,7 @@ static int run(const ptd_config_t *cfg, pid_t initial_ppid) {
 out:
   client_free(p.client);
   server_free(p.server);
+  net_closing_free_all();
   ipc_shutdown_free(p.shutdown);
   if (p.dns)
     evdns_base_free(p.dns, 0);

@@ -23,6 +23,7 @@
 #include "lib/log.h"
 #include "net/conn_limit.h"
 #include "net/dial.h"
+#include "net/closing.h"
 #include "net/listener.h"
 #include "net/relay.h"
 

@@ -2,8 +2,6 @@
 #include "net/listener.h"
 
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
@@ -11,15 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "lib/log.h"
 
 #define LISTEN_BACKLOG 1024
 #define LISTEN_PAUSE_S 1
-#define CLOSE_FLUSH_TIMEOUT_S 10
-#define CLOSE_LINGER_S 2
 
 struct net_listener {
   struct evconnlistener *evl;
@@ -131,40 +126,4 @@ net_listener_t *net_listen(struct event_base *base, const addr_endpoint_t *ep,
   }
   evconnlistener_set_error_cb(l->evl, on_evl_error);
   return l;
-}
-
-/* Lingering close: once the last reply has been flushed, send FIN and
- * keep reading (and dropping) until the peer's EOF. Closing at once while
- * the peer still sends would make the kernel answer with RST, and a RST
- * can destroy our reply before the peer's application has read it. */
-static void close_on_event(struct bufferevent *bev, short what, void *arg) {
-  bufferevent_free(bev);
-}
-
-static void discard_input(struct bufferevent *bev, void *arg) {
-  struct evbuffer *in = bufferevent_get_input(bev);
-  evbuffer_drain(in, evbuffer_get_length(in));
-}
-
-static void shut_when_drained(struct bufferevent *bev, void *arg) {
-  if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
-    return;
-  evutil_socket_t fd = bufferevent_getfd(bev);
-  if (fd >= 0)
-    shutdown(fd, SHUT_WR);
-  bufferevent_disable(bev, EV_WRITE);
-  struct timeval linger = {CLOSE_LINGER_S, 0};
-  bufferevent_set_timeouts(bev, &linger, NULL);
-}
-
-void net_close_when_flushed(struct bufferevent *bev) {
-  /* A peer that never reads cannot hold the socket past the timeout. */
-  struct timeval limit = {CLOSE_FLUSH_TIMEOUT_S, 0};
-  bufferevent_set_timeouts(bev, &limit, &limit);
-  bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-  bufferevent_setwatermark(bev, EV_READ, 0, 0);
-  bufferevent_setcb(bev, discard_input, shut_when_drained, close_on_event, NULL);
-  bufferevent_enable(bev, EV_READ | EV_WRITE);
-  discard_input(bev, NULL);
-  shut_when_drained(bev, NULL);
 }

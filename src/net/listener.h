@@ -13,7 +13,6 @@
 
 #include "lib/addr.h"
 
-struct bufferevent;
 struct event_base;
 
 typedef struct net_listener net_listener_t;
@@ -31,11 +30,5 @@ net_listener_t *net_listen(struct event_base *base, const addr_endpoint_t *ep,
 void net_listener_hold(net_listener_t *l, bool hold);
 /* Closes the socket. Accepts NULL. */
 void net_listener_free(net_listener_t *l);
-
-/* Frees bev once its output has reached the socket and the peer has
- * closed its side (or a short linger ran out), dropping further input:
- * the way to send a last error reply and hang up without the reply being
- * lost to a reset. */
-void net_close_when_flushed(struct bufferevent *bev);
 
 #endif

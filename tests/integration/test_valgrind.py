@@ -8,8 +8,14 @@ import shutil
 import signal
 import unittest
 
-from ptdtest import (EX_USAGE, PtdTestCase, echo_roundtrip, seeded_bytes, socks5_connect,
-                     tmo)
+import json
+import socket
+import struct
+
+from extorport_server import ExtOrPortServer
+from ptdtest import (EX_USAGE, PtdTestCase, echo_roundtrip, recv_exact, seeded_bytes,
+                     socks5_address, socks5_connect, socks5_greet, socks5_read_reply, tmo,
+                     wait_closed)
 
 VALGRIND_EXIT = 99
 # Valgrind makes everything some 20-50 times slower.
@@ -70,6 +76,56 @@ class ValgrindTest(PtdTestCase):
         s.close()
         self.assert_clean_exit(client)
         server.close_stdin()
+        self.assert_clean_exit(server)
+
+    def test_arguments_socks4_extorport_and_refusals(self):
+        # The paths of the data-path issue: 0x09 and RFC 1929 arguments,
+        # SOCKS4a, failure replies, and an Extended ORPort that says OKAY
+        # to one connection and DENY to the next.
+        bridge = ExtOrPortServer(self.tempdir("ptd-extor-"))
+        self.addCleanup(bridge.close)
+        bridge.modes.extend(["okay", "okay", "deny"])
+        senv = self.server_env(orport=None, TOR_PT_SERVER_BINDADDR="plain-127.0.0.1:0",
+                               TOR_PT_EXTENDED_SERVER_PORT=bridge.hostport,
+                               TOR_PT_AUTH_COOKIE_FILE=bridge.cookie_path)
+        server = self.start(senv)
+        client = self.start(self.client_env())
+        caddr, saddr = client.method_addr(), server.method_addr()
+        request = b"\x05\x01\x00" + socks5_address(saddr[0]) + struct.pack("!H", saddr[1])
+        slow = tmo(10) * SLOW
+
+        s = self.connect(caddr, timeout=slow)
+        self.assertEqual(socks5_greet(s, (0, 2, 9)), 9)
+        body = json.dumps({}).encode()
+        s.sendall(struct.pack("!I", len(body)) + body + request)
+        self.assertEqual(socks5_read_reply(s)[0], 0)
+        self.assertEqual(echo_roundtrip(s, b"json"), b"json")
+
+        s4 = self.connect(caddr, timeout=slow)
+        s4.sendall(struct.pack("!BBH", 4, 1, saddr[1]) + b"\x00\x00\x00\x01\x00" +
+                   saddr[0].encode() + b"\x00")
+        self.assertEqual(recv_exact(s4, 8)[1], 0x5A)
+        self.assertEqual(echo_roundtrip(s4, b"socks4a"), b"socks4a")
+
+        up = self.connect(caddr, timeout=slow)
+        self.assertEqual(socks5_greet(up, (2,)), 2)
+        up.sendall(b"\x01\x03k=v\x01\x00")
+        self.assertEqual(recv_exact(up, 2), b"\x01\x00")
+        up.sendall(request)
+        self.assertEqual(socks5_read_reply(up)[0], 0x13)
+
+        bad = self.connect(caddr, timeout=slow)
+        self.assertEqual(socks5_greet(bad, (9,)), 9)
+        bad.sendall(struct.pack("!I", 3) + b"[1]")
+        self.assertEqual(recv_exact(bad, 2), b"\x05\x12")
+
+        denied = socks5_connect(caddr, saddr[0], saddr[1], timeout=slow)
+        self.addCleanup(denied.close)
+        self.assertTrue(wait_closed(denied, slow), "DENY did not close the connection")
+
+        for p in (client, server):
+            p.send_signal(signal.SIGTERM)
+        self.assert_clean_exit(client)
         self.assert_clean_exit(server)
 
     def test_env_error_path(self):
