@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# make bench: ptdispatch's plain tunnel against a direct connection and a
-# two-hop socat chain, on loopback. See bench/README.md.
+# make bench: ptdispatch's plain tunnel (client + server) against a direct
+# loopback connection, in one run. See bench/README.md.
 #
 #   bench/run.sh BINARY
 #
-# Knobs (environment): BENCH_BYTES (256M), BENCH_RUNS (5), BENCH_CONNS (200),
-# BENCH_ECHO_BYTES (64K), SOCAT (socat). Progress goes to stderr, the table to
-# stdout. Exit status is non-zero only if something broke.
+# The traffic comes from ptd_loadgen (bench/loadgen.c): the one next to
+# BINARY if CMake built it and it is not older than its source, else one
+# compiled here with ${CC:-cc} into a temporary directory. Knobs
+# (environment): BENCH_RUNS (3), BENCH_SECONDS (2), BENCH_STREAMS (8),
+# BENCH_IDLE (1000), BENCH_PARALLEL (8). Progress goes to stderr, the table
+# to stdout. Exit status is non-zero only if something broke.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,9 +27,35 @@ if ! command -v python3 >/dev/null 2>&1; then
   echo "bench/run.sh: python3 not found; install it: apt-get install python3" >&2
   exit 2
 fi
-if ! command -v "${SOCAT:-socat}" >/dev/null 2>&1; then
-  echo "bench/run.sh: socat not found (the comparison relay); install it: apt-get install socat" >&2
-  exit 2
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/ptd-bench-run.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+
+loadgen="$(dirname "$binary")/ptd_loadgen"
+if [[ ! -x "$loadgen" || "$here/loadgen.c" -nt "$loadgen" ]]; then
+  cc="${CC:-cc}"
+  if ! command -v "$cc" >/dev/null 2>&1; then
+    echo "bench/run.sh: no $cc to build the load generator; install it: apt-get install gcc" >&2
+    exit 2
+  fi
+  loadgen="$tmp/ptd_loadgen"
+  "$cc" -std=c11 -O2 -D_GNU_SOURCE -pthread -o "$loadgen" "$here/loadgen.c"
 fi
 
-exec python3 "$here/tunnel_bench.py" "$binary"
+# 1,000 idle connections mean about 2,000 descriptors in each of the four
+# processes: raise the soft limit (children inherit it) as far as allowed.
+idle="${BENCH_IDLE:-1000}"
+if [[ "$idle" =~ ^[0-9]+$ ]]; then
+  want=$((2 * idle + 256))
+  hard="$(ulimit -Hn)"
+  if [[ "$hard" != unlimited && "$hard" -lt "$want" ]]; then
+    echo "bench/run.sh: BENCH_IDLE=$idle needs $want descriptors per process but the hard" \
+         "limit is $hard; raise it (ulimit -Hn, limits.conf) or lower BENCH_IDLE" >&2
+    exit 2
+  fi
+  if [[ "$(ulimit -n)" != unlimited && "$(ulimit -n)" -lt "$want" ]]; then
+    ulimit -n "$want"
+  fi
+fi
+
+python3 "$here/tunnel_bench.py" "$binary" "$loadgen"

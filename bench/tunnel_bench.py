@@ -1,57 +1,53 @@
 #!/usr/bin/env python3
-"""tunnel_bench: ptdispatch's plain tunnel against a direct connection and a
-two-hop socat chain, on loopback. Python 3 standard library only.
+"""tunnel_bench: ptdispatch's plain tunnel (client + server ptdispatch)
+against a direct loopback connection, in one run. Python 3 standard
+library only; the traffic itself comes from ptd_loadgen (bench/loadgen.c).
 
-    tunnel_bench.py BINARY            the benchmark (bench/run.sh calls this)
-    tunnel_bench.py --backend         internal: the sink/echo server process
+    tunnel_bench.py PTDISPATCH LOADGEN      (bench/run.sh calls this)
 
-What it measures (see bench/README.md):
-  * bulk throughput client -> sink, three setups interleaved (direct,
-    ptdispatch-plain, socat-chain), BENCH_RUNS runs each, medians;
-  * relay CPU seconds (user+system) per GiB moved, and the ptdispatch
-    processes' peak RSS;
-  * BENCH_CONNS concurrent connections each echoing BENCH_ECHO_BYTES, wall
-    time, and ptdispatch's RSS per open connection.
+What it measures (see bench/README.md), each setup interleaved with the
+other (direct, tunnel, direct, tunnel, ...), one discarded warm-up round,
+then BENCH_RUNS rounds, medians:
 
-Environment: BENCH_BYTES (default 256M; K/M/G suffixes are binary),
-BENCH_RUNS (5), BENCH_CONNS (200), BENCH_ECHO_BYTES (64K), SOCAT (socat).
+  * throughput, 1 stream and BENCH_STREAMS streams, MB/s;
+  * new connections per second (connect, a 64-byte echo, close);
+  * the relays' CPU seconds per GiB moved (1-stream runs);
+  * resident memory per idle connection: BENCH_IDLE connections held
+    through a freshly started pair, (client + server VmRSS - the same
+    before) / BENCH_IDLE.
+
+Environment: BENCH_RUNS (3), BENCH_SECONDS (2), BENCH_STREAMS (8),
+BENCH_IDLE (1000), BENCH_PARALLEL (8, connections in flight in the
+connection test).
 
 Everything runs on 127.0.0.1 with ephemeral ports. Every process started
-here is tracked by PID and stopped at the end; every loop is bounded in
-count and time. Exit status: 0 when every transfer was complete and every
-process stayed up, 1 otherwise, 2 on a usage error.
+here is tracked by PID and stopped at the end (stdin closed, then SIGTERM,
+then SIGKILL); every wait is bounded. Exit status: 0 when every run
+completed (byte counts and echoes checked by ptd_loadgen) and every
+process stayed up and exited cleanly, 1 otherwise, 2 on a usage error.
 """
 
-import errno
 import os
+import re
 import resource
-import selectors
-import shutil
 import signal
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
+import shutil
 import threading
 import time
 
-MiB = 1 << 20
 GiB = 1 << 30
-CHUNK = 1 * MiB              # client send size
-SOCK_BUF = 4 * MiB           # SO_SNDBUF / SO_RCVBUF for the bench's own sockets
-IO_TIMEOUT = 30.0            # no progress for this long on one socket: broken
-START_TIMEOUT = 10.0         # a relay must be ready within this
-SETTLE_TIMEOUT = 10.0        # relays must drop finished connections within this
+START_TIMEOUT = 10.0   # a process must be ready within this
+RUN_SLACK = 60.0       # a loadgen run may take this long beyond its own duration
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-MODE_SINK = b"S"             # first byte of a connection to the backend
-MODE_ECHO = b"E"
 
 
 class BenchError(Exception):
-    """Something broke: a wrong byte count, a dead process, a timeout."""
+    """Something broke: a failed run, a dead process, a timeout."""
 
 
 def note(msg):
@@ -59,149 +55,15 @@ def note(msg):
 
 
 # --------------------------------------------------------------------------
-# The backend: sink + threaded echo server, run as a separate process
-# --------------------------------------------------------------------------
-
-def recv_exact(sock, n):
-    buf = bytearray()
-    while len(buf) < n:
-        got = sock.recv(n - len(buf))
-        if not got:
-            raise BenchError("EOF after %d of %d bytes" % (len(buf), n))
-        buf += got
-    return bytes(buf)
-
-
-def backend_conn(conn):
-    try:
-        conn.settimeout(IO_TIMEOUT)
-        mode = conn.recv(1)
-        if mode == MODE_SINK:
-            # Count until EOF, answer with the count (8 bytes, big-endian).
-            buf = bytearray(CHUNK)
-            view = memoryview(buf)
-            total = 0
-            while True:
-                n = conn.recv_into(view)
-                if n == 0:
-                    break
-                total += n
-            conn.sendall(struct.pack(">Q", total))
-        elif mode == MODE_ECHO:
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    break
-                conn.sendall(data)
-            conn.shutdown(socket.SHUT_WR)
-    except OSError as e:
-        print("backend: connection failed: %s" % e, file=sys.stderr, flush=True)
-    finally:
-        conn.close()
-
-
-def backend_main():
-    """Listens on 127.0.0.1:0, prints 'PORT n', serves one thread per
-    connection until stdin closes (the parent is done or gone)."""
-    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCK_BUF)  # inherited by accept()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCK_BUF)
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(1024)
-    ls.settimeout(0.5)
-    print("PORT %d" % ls.getsockname()[1], flush=True)
-
-    stop = threading.Event()
-
-    def watch_stdin():
-        try:
-            while sys.stdin.buffer.read(4096):
-                pass
-        except OSError:
-            pass
-        stop.set()
-
-    threading.Thread(target=watch_stdin, daemon=True).start()
-    while not stop.is_set():
-        try:
-            conn, _ = ls.accept()
-        except socket.timeout:
-            continue
-        except OSError as e:
-            if e.errno in (errno.EMFILE, errno.ENFILE):
-                time.sleep(0.05)
-                continue
-            raise
-        threading.Thread(target=backend_conn, args=(conn,), daemon=True).start()
-    ls.close()
-    os._exit(0)
-
-
-# --------------------------------------------------------------------------
 # /proc helpers
 # --------------------------------------------------------------------------
 
-def _proc_stat(pid):
-    """Fields of /proc/pid/stat after the command name (index 0 = state)."""
+def cpu_ticks(pid):
+    """utime + stime of pid (the relays are single processes)."""
     with open("/proc/%d/stat" % pid) as f:
         data = f.read()
-    return data[data.rindex(")") + 2:].split()
-
-
-def _children_files_work():
-    return os.path.exists("/proc/self/task/%d/children" % os.getpid())
-
-
-HAVE_CHILDREN_FILES = _children_files_work()
-
-
-def children_of(pid):
-    kids = []
-    if HAVE_CHILDREN_FILES:
-        try:
-            for tid in os.listdir("/proc/%d/task" % pid):
-                try:
-                    with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-                        kids.extend(int(x) for x in f.read().split())
-                except OSError:
-                    pass
-        except OSError:
-            pass
-        return kids
-    # Kernels without CONFIG_PROC_CHILDREN: scan /proc for the parent PID.
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            if int(_proc_stat(int(name))[1]) == pid:
-                kids.append(int(name))
-        except (OSError, ValueError, IndexError):
-            pass
-    return kids
-
-
-def descendants(pid, limit=100000):
-    out, todo = [], [pid]
-    while todo and len(out) < limit:
-        for k in children_of(todo.pop()):
-            out.append(k)
-            todo.append(k)
-    return out
-
-
-def cpu_ticks(pids):
-    """utime+stime+cutime+cstime summed over pids and all their live
-    descendants (children already reaped are in their parent's c-times)."""
-    total = 0
-    for root in pids:
-        for pid in [root] + descendants(root):
-            try:
-                f = _proc_stat(pid)
-                total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
-            except (OSError, ValueError, IndexError):
-                pass
-    return total
+    fields = data[data.rindex(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])
 
 
 def status_kib(pid, key):
@@ -212,29 +74,18 @@ def status_kib(pid, key):
     raise BenchError("no %s in /proc/%d/status" % (key, pid))
 
 
-def fd_count(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def is_listening(port):
-    """True when 127.0.0.1:port (or 0.0.0.0:port) is in LISTEN state."""
-    want = ("0100007F:%04X" % port, "00000000:%04X" % port)
-    try:
-        with open("/proc/net/tcp") as f:
-            next(f)
-            for line in f:
-                parts = line.split()
-                if parts[1] in want and parts[3] == "0A":
-                    return True
-    except OSError:
-        pass
-    return False
-
-
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def read_text(path, default="unknown"):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return default
 
 
 # --------------------------------------------------------------------------
@@ -242,19 +93,18 @@ def free_port():
 # --------------------------------------------------------------------------
 
 class Child:
-    """A process we started: tracked by its PID, output drained by threads
-    (stdout lines also go to a list so the caller can wait for one)."""
+    """A long-running process we started: tracked by PID, stdout lines
+    collected by a thread, stderr to a file, stopped by closing stdin."""
 
-    def __init__(self, name, argv, env, logdir, clean_exit=False):
+    def __init__(self, name, argv, env, logdir, clean_exit=True):
         self.name = name
-        self.clean_exit = clean_exit  # must exit 0 when stopped (ptdispatch)
-        self.exit_problem = None
         self.argv = argv
+        self.clean_exit = clean_exit
+        self.exit_problem = None
         self.err_path = os.path.join(logdir, "%s.stderr" % name)
         self._err = open(self.err_path, "wb")
         self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._err,
-                                     close_fds=True)
+                                     stdout=subprocess.PIPE, stderr=self._err, close_fds=True)
         self.pid = self.proc.pid
         self.lines = []
         self._cv = threading.Condition()
@@ -274,7 +124,6 @@ class Child:
             self._cv.notify_all()
 
     def wait_line(self, pred, timeout):
-        """The first stdout line for which pred is true; fails on EOF/timeout."""
         deadline = time.monotonic() + timeout
         seen = 0
         with self._cv:
@@ -295,415 +144,121 @@ class Child:
     def describe(self):
         try:
             with open(self.err_path, "rb") as f:
-                err = f.read()[-4000:].decode("utf-8", "replace")
+                err = f.read()[-3000:].decode("utf-8", "replace")
         except OSError:
             err = ""
         return "  argv: %s\n  stdout: %s\n  stderr: %s" % (
-            " ".join(self.argv), " | ".join(self.lines[-20:]), err.strip())
+            " ".join(self.argv), " | ".join(self.lines[-10:]), err.strip())
 
     def alive(self):
         return self.proc.poll() is None
 
     def stop(self):
-        """stdin close, then SIGTERM, then SIGKILL, to this PID and (for
-        forking relays) the descendants it had just before."""
-        kids = descendants(self.pid) if self.alive() else []
         try:
             self.proc.stdin.close()
         except OSError:
             pass
-        for sig, wait in ((None, 2.0), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
-            if sig is not None:
-                for pid in [self.pid] + kids:
-                    try:
-                        if pid == self.pid:
-                            if self.proc.poll() is None:
-                                self.proc.send_signal(sig)
-                        else:
-                            os.kill(pid, sig)
-                    except (ProcessLookupError, PermissionError):
-                        pass
+        for sig, wait in ((None, 5.0), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            if sig is not None and self.proc.poll() is None:
+                self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout=wait)
                 break
             except subprocess.TimeoutExpired:
                 continue
-        # Children of a forking relay are re-parented when it exits; make
-        # sure the ones we recorded are gone too (by PID, bounded).
-        for pid in kids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
         if not self._err.closed:
             self._err.close()
-            rc = self.proc.returncode
-            if self.clean_exit and rc != 0:
+            if self.clean_exit and self.proc.returncode != 0:
                 self.exit_problem = "%s (pid %d) exited with status %s when stopped\n%s" % (
-                    self.name, self.pid, rc, self.describe())
+                    self.name, self.pid, self.proc.returncode, self.describe())
 
 
-class Relay:
-    """A setup: where the bench client connects, whether it speaks SOCKS5
-    first, and the relay processes to account for."""
+class Pair:
+    """A client + server ptdispatch, started as Tor starts them."""
 
-    def __init__(self, name, connect_to, socks_dest=None, procs=()):
-        self.name = name
-        self.connect_to = connect_to      # (host, port)
-        self.socks_dest = socks_dest      # (host, port) to CONNECT to, or None
-        self.procs = list(procs)          # Child objects (the relay roots)
-        self.idle_fds = {}
+    def __init__(self, binary, orport, tmp, tag, children):
+        server_port = free_port()
+        senv = {
+            "TOR_PT_MANAGED_TRANSPORT_VER": "1",
+            "TOR_PT_SERVER_TRANSPORTS": "plain",
+            "TOR_PT_SERVER_BINDADDR": "plain-127.0.0.1:%d" % server_port,
+            "TOR_PT_ORPORT": "127.0.0.1:%d" % orport,
+            "TOR_PT_STATE_LOCATION": os.path.join(tmp, tag, "state-server"),
+            "TOR_PT_EXIT_ON_STDIN_CLOSE": "1",
+        }
+        self.server = Child("ptd-server-" + tag, [binary], senv, tmp)
+        children.append(self.server)
+        line = self.server.wait_line(lambda l: l.startswith(("SMETHOD plain ", "SMETHODS DONE")) or
+                                     "-ERROR" in l.split(" ", 1)[0], START_TIMEOUT)
+        if not line.startswith("SMETHOD plain "):
+            raise BenchError("server ptdispatch did not start: %s\n%s"
+                             % (line, self.server.describe()))
+        self.server_addr = line.split()[2]
+        self.server.wait_line(lambda l: l == "SMETHODS DONE", START_TIMEOUT)
+        cenv = {
+            "TOR_PT_MANAGED_TRANSPORT_VER": "1",
+            "TOR_PT_CLIENT_TRANSPORTS": "plain",
+            "TOR_PT_STATE_LOCATION": os.path.join(tmp, tag, "state-client"),
+            "TOR_PT_EXIT_ON_STDIN_CLOSE": "1",
+        }
+        self.client = Child("ptd-client-" + tag, [binary], cenv, tmp)
+        children.append(self.client)
+        line = self.client.wait_line(lambda l: l.startswith(("CMETHOD plain ", "CMETHODS DONE")) or
+                                     "-ERROR" in l.split(" ", 1)[0], START_TIMEOUT)
+        if not line.startswith("CMETHOD plain socks5 "):
+            raise BenchError("client ptdispatch did not start: %s\n%s"
+                             % (line, self.client.describe()))
+        self.socks_addr = line.split()[3]
+        self.client.wait_line(lambda l: l == "CMETHODS DONE", START_TIMEOUT)
 
-    def pids(self):
-        return [p.pid for p in self.procs]
+    def procs(self):
+        return [self.client, self.server]
 
     def check_alive(self):
-        for p in self.procs:
+        for p in self.procs():
             if not p.alive():
-                raise BenchError("%s: process %d (%s) died with status %s\n%s" % (
-                    self.name, p.pid, p.name, p.proc.returncode, p.describe()))
+                raise BenchError("%s (pid %d) died with status %s\n%s" % (
+                    p.name, p.pid, p.proc.returncode, p.describe()))
 
-    def record_idle(self):
-        self.idle_fds = {p.pid: fd_count(p.pid) for p in self.procs}
+    def rss_kib(self):
+        return [status_kib(p.pid, "VmRSS") for p in self.procs()]
 
-    def settle(self, warnings):
-        """Waits (bounded) until the relays hold no finished connection:
-        no forked children (socat), fd count back to idle (ptdispatch)."""
-        deadline = time.monotonic() + SETTLE_TIMEOUT
-        while True:
-            self.check_alive()
-            busy = []
-            for p in self.procs:
-                if descendants(p.pid):
-                    busy.append("%s has children" % p.name)
-                elif p.pid in self.idle_fds and fd_count(p.pid) > self.idle_fds[p.pid]:
-                    busy.append("%s holds %d fds (idle %d)" % (
-                        p.name, fd_count(p.pid), self.idle_fds[p.pid]))
-            if not busy:
-                return
-            if time.monotonic() > deadline:
-                msg = "%s: still busy %.0fs after the run: %s" % (
-                    self.name, SETTLE_TIMEOUT, ", ".join(busy))
-                if msg not in warnings:
-                    warnings.append(msg)
-                return
-            time.sleep(0.02)
+    def stop(self):
+        for p in self.procs():
+            p.stop()
 
 
-def start_backend(tmp):
-    b = Child("backend", [sys.executable, os.path.abspath(__file__), "--backend"],
-              dict(os.environ), tmp)
-    line = b.wait_line(lambda l: l.startswith("PORT "), START_TIMEOUT)
-    return b, int(line.split()[1])
-
-
-def start_ptdispatch(binary, backend_port, tmp, tag):
-    server_port = free_port()
-    senv = {
-        "TOR_PT_MANAGED_TRANSPORT_VER": "1",
-        "TOR_PT_SERVER_TRANSPORTS": "plain",
-        "TOR_PT_SERVER_BINDADDR": "plain-127.0.0.1:%d" % server_port,
-        "TOR_PT_ORPORT": "127.0.0.1:%d" % backend_port,
-        "TOR_PT_STATE_LOCATION": os.path.join(tmp, tag, "state-server"),
-        "TOR_PT_EXIT_ON_STDIN_CLOSE": "1",
-    }
-    server = Child("ptd-server-" + tag, [binary], senv, tmp, clean_exit=True)
-    line = server.wait_line(lambda l: l.startswith(("SMETHOD plain ", "SMETHODS DONE")) or
-                            "-ERROR" in l.split(" ", 1)[0], START_TIMEOUT)
-    if not line.startswith("SMETHOD plain "):
-        raise BenchError("server ptdispatch did not start: %s\n%s" % (line, server.describe()))
-    host, _, port = line.split()[2].rpartition(":")
-    server_addr = (host, int(port))
-    server.wait_line(lambda l: l == "SMETHODS DONE", START_TIMEOUT)
-
-    cenv = {
-        "TOR_PT_MANAGED_TRANSPORT_VER": "1",
-        "TOR_PT_CLIENT_TRANSPORTS": "plain",
-        "TOR_PT_STATE_LOCATION": os.path.join(tmp, tag, "state-client"),
-        "TOR_PT_EXIT_ON_STDIN_CLOSE": "1",
-    }
-    client = Child("ptd-client-" + tag, [binary], cenv, tmp, clean_exit=True)
-    line = client.wait_line(lambda l: l.startswith(("CMETHOD plain ", "CMETHODS DONE")) or
-                            "-ERROR" in l.split(" ", 1)[0], START_TIMEOUT)
-    parts = line.split()
-    if len(parts) != 4 or parts[:3] != ["CMETHOD", "plain", "socks5"]:
-        raise BenchError("client ptdispatch did not start: %s\n%s" % (line, client.describe()))
-    host, _, port = parts[3].rpartition(":")
-    socks_addr = (host, int(port))
-    client.wait_line(lambda l: l == "CMETHODS DONE", START_TIMEOUT)
-    relay = Relay("ptdispatch-plain", socks_addr, server_addr, [client, server])
-    relay.client, relay.server = client, server
-    return relay
-
-
-def start_socat(socat, backend_port, tmp):
-    last = None
-    for attempt in range(3):  # a free port can be taken between probe and bind
-        p1, p2 = free_port(), free_port()
-        if p1 == p2:
-            continue
-        procs = []
-        try:
-            for name, lport, dport in (("socat-2", p2, backend_port), ("socat-1", p1, p2)):
-                argv = [socat, "TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr,backlog=1024" % lport,
-                        "TCP:127.0.0.1:%d" % dport]
-                c = Child("%s-try%d" % (name, attempt), argv, dict(os.environ), tmp)
-                procs.append(c)
-                deadline = time.monotonic() + START_TIMEOUT
-                while not is_listening(lport):
-                    if not c.alive():
-                        raise BenchError("socat exited at start\n%s" % c.describe())
-                    if time.monotonic() > deadline:
-                        raise BenchError("socat did not listen in time\n%s" % c.describe())
-                    time.sleep(0.01)
-            return Relay("socat-chain", ("127.0.0.1", p1), None, procs)
-        except BenchError as e:
-            last = e
-            for c in procs:
-                c.stop()
-    raise BenchError("cannot start the socat chain: %s" % last)
+def run_loadgen(loadgen, args, seconds):
+    """Runs one ptd_loadgen client to completion; returns its RESULT fields."""
+    argv = [loadgen] + args
+    try:
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=seconds + RUN_SLACK)
+    except subprocess.TimeoutExpired:
+        raise BenchError("%s: no result within %.0f s" % (" ".join(argv), seconds + RUN_SLACK))
+    out = r.stdout.decode("utf-8", "replace")
+    m = re.search(r"^RESULT (.*)$", out, re.M)
+    if r.returncode != 0 or not m:
+        raise BenchError("%s: exit %d\n%s%s" % (" ".join(argv), r.returncode, out,
+                                                 r.stderr.decode("utf-8", "replace")))
+    return dict(kv.split("=", 1) for kv in m.group(1).split())
 
 
 # --------------------------------------------------------------------------
-# Clients
+# Parameters and reporting
 # --------------------------------------------------------------------------
 
-def socks_request(dest):
-    return b"\x05\x01\x00\x01" + socket.inet_aton(dest[0]) + struct.pack(">H", dest[1])
-
-
-def socks_reply_len(head):
-    """Total length of a SOCKS5 reply given at least its first 5 bytes."""
-    atyp = head[3]
-    if atyp == 1:
-        return 10
-    if atyp == 4:
-        return 22
-    if atyp == 3:
-        return 7 + head[4]
-    raise BenchError("bad SOCKS5 reply address type %d" % atyp)
-
-
-def socks_connect_blocking(sock, dest):
-    sock.sendall(b"\x05\x01\x00")
-    if recv_exact(sock, 2) != b"\x05\x00":
-        raise BenchError("SOCKS5 method negotiation refused")
-    sock.sendall(socks_request(dest))
-    head = recv_exact(sock, 5)
-    rest = recv_exact(sock, socks_reply_len(head) - 5)
-    if head[0] != 5 or head[1] != 0:
-        raise BenchError("SOCKS5 CONNECT failed, reply code %d" % head[1])
-    return head + rest
-
-
-def bulk_transfer(relay, nbytes, chunk):
-    """Streams nbytes to the sink through relay; returns seconds from the
-    first payload byte to the sink's count arriving back."""
-    deadline = time.monotonic() + 60 + nbytes / 5e6
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCK_BUF)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCK_BUF)
-        s.settimeout(IO_TIMEOUT)
-        s.connect(relay.connect_to)
-        if relay.socks_dest:
-            socks_connect_blocking(s, relay.socks_dest)
-        s.sendall(MODE_SINK)
-        view = memoryview(chunk)
-        left = nbytes
-        t0 = time.perf_counter()
-        while left > 0:
-            n = min(left, len(chunk))
-            s.sendall(view[:n])
-            left -= n
-            if time.monotonic() > deadline:
-                raise BenchError("%s: bulk transfer exceeded its time limit" % relay.name)
-        s.shutdown(socket.SHUT_WR)
-        ack = recv_exact(s, 8)
-        t1 = time.perf_counter()
-        got = struct.unpack(">Q", ack)[0]
-        if got != nbytes:
-            raise BenchError("%s: sink received %d bytes, sent %d" % (relay.name, got, nbytes))
-        if s.recv(1) != b"":
-            raise BenchError("%s: unexpected bytes after the sink's count" % relay.name)
-        return t1 - t0
-    except (OSError, socket.timeout) as e:
-        raise BenchError("%s: bulk transfer failed: %s" % (relay.name, e))
-    finally:
-        s.close()
-
-
-class EchoConn:
-    __slots__ = ("sock", "state", "out", "out_off", "inbuf", "need", "echo", "echo_off",
-                 "t_done")
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.state = "connecting"
-        self.out = b""
-        self.out_off = 0
-        self.inbuf = bytearray()
-        self.need = 0
-        self.echo = None
-        self.echo_off = 0
-        self.t_done = None
-
-
-def echo_round(relay, nconns, payload, at_peak):
-    """nconns concurrent connections, each sending payload and reading it
-    back through relay, from one selector loop. When every connection has
-    its echo (all still open), calls at_peak(); then closes them. Returns
-    the wall time from the first connect to the last echo completed."""
-    sel = selectors.DefaultSelector()
-    conns = []
-    deadline = time.monotonic() + 60 + nconns * len(payload) / 1e6
-    data_out = MODE_ECHO + payload
-    try:
-        t0 = time.perf_counter()
-        for _ in range(nconns):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setblocking(False)
-            c = EchoConn(s)
-            conns.append(c)
-            rc = s.connect_ex(relay.connect_to)
-            if rc not in (0, errno.EINPROGRESS):
-                raise BenchError("%s: connect: %s" % (relay.name, os.strerror(rc)))
-            sel.register(s, selectors.EVENT_WRITE, c)
-        pending = nconns
-        while pending:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                states = {}
-                for c in conns:
-                    states[c.state] = states.get(c.state, 0) + 1
-                raise BenchError("%s: %d-connection echo timed out; states %r"
-                                 % (relay.name, nconns, states))
-            for key, mask in sel.select(timeout=min(left, 1.0)):
-                c = key.data
-                if echo_step(c, mask, relay, payload, data_out):
-                    c.t_done = time.perf_counter()
-                    sel.unregister(c.sock)
-                    pending -= 1
-                else:
-                    ev = 0
-                    if c.state == "connecting" or c.out_off < len(c.out):
-                        ev |= selectors.EVENT_WRITE
-                    if c.state != "connecting" and (c.need or c.state == "data"):
-                        ev |= selectors.EVENT_READ
-                    if ev != key.events:
-                        sel.modify(c.sock, ev, c)
-        wall = max(c.t_done for c in conns) - t0
-        for c in conns:
-            if c.echo != payload:
-                raise BenchError("%s: echoed bytes differ from those sent" % relay.name)
-        at_peak()
-        return wall
-    except OSError as e:
-        raise BenchError("%s: echo connection failed: %s" % (relay.name, e))
-    finally:
-        sel.close()
-        for c in conns:
-            c.sock.close()
-
-
-def echo_step(c, mask, relay, payload, data_out):
-    """Advances one connection; True when its whole echo has arrived."""
-    s = c.sock
-    if c.state == "connecting":
-        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err:
-            raise BenchError("%s: connect: %s" % (relay.name, os.strerror(err)))
-        if relay.socks_dest:
-            c.state, c.out, c.out_off, c.need = "greet", b"\x05\x01\x00", 0, 2
-        else:
-            c.state, c.out, c.out_off = "data", data_out, 0
-            c.echo = bytearray(len(payload))
-        mask = selectors.EVENT_WRITE
-    if mask & selectors.EVENT_WRITE and c.out_off < len(c.out):
-        try:
-            c.out_off += s.send(memoryview(c.out)[c.out_off:c.out_off + 262144])
-        except BlockingIOError:
-            pass
-    if not mask & selectors.EVENT_READ:
-        return False
-    if c.state == "data":
-        try:
-            n = s.recv_into(memoryview(c.echo)[c.echo_off:])
-        except BlockingIOError:
-            return False
-        if n == 0:
-            raise BenchError("%s: EOF after %d of %d echoed bytes"
-                             % (relay.name, c.echo_off, len(payload)))
-        c.echo_off += n
-        return c.echo_off == len(payload)
-    try:
-        got = s.recv(c.need - len(c.inbuf))
-    except BlockingIOError:
-        return False
-    if not got:
-        raise BenchError("%s: EOF during the SOCKS5 handshake" % relay.name)
-    c.inbuf += got
-    if len(c.inbuf) < c.need:
-        return False
-    if c.state == "greet":
-        if bytes(c.inbuf) != b"\x05\x00":
-            raise BenchError("%s: SOCKS5 method negotiation refused" % relay.name)
-        c.state, c.out, c.out_off, c.inbuf, c.need = (
-            "reply", socks_request(relay.socks_dest), 0, bytearray(), 5)
-    elif c.state == "reply":
-        total = socks_reply_len(c.inbuf)
-        if len(c.inbuf) < total:
-            c.need = total
-            return False
-        if c.inbuf[1] != 0:
-            raise BenchError("%s: SOCKS5 CONNECT failed, reply code %d" % (relay.name, c.inbuf[1]))
-        c.state, c.out, c.out_off, c.inbuf, c.need = "data", data_out, 0, bytearray(), 0
-        c.echo = bytearray(len(payload))
-        try:
-            c.out_off += s.send(c.out)
-        except BlockingIOError:
-            pass
-    return False
-
-
-# --------------------------------------------------------------------------
-# Reporting
-# --------------------------------------------------------------------------
-
-def parse_size(text, name):
-    t = text.strip().upper().rstrip("B").rstrip("I")
-    mult = 1
-    if t and t[-1] in "KMG":
-        mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[t[-1]]
-        t = t[:-1]
-    try:
-        v = int(t) * mult
-    except ValueError:
-        v = 0
-    if v <= 0:
-        print("tunnel_bench: %s must be a positive size (e.g. 268435456, 64M, 1G), got %r"
-              % (name, text), file=sys.stderr)
-        sys.exit(2)
-    return v
-
-
-def parse_count(text, name, lo, hi):
+def env_int(name, default, lo, hi):
+    text = os.environ.get(name, str(default))
     try:
         v = int(text)
     except ValueError:
-        v = -1
+        v = lo - 1
     if not lo <= v <= hi:
         print("tunnel_bench: %s must be an integer in [%d, %d], got %r" % (name, lo, hi, text),
               file=sys.stderr)
         sys.exit(2)
     return v
-
-
-def human_size(n):
-    for unit, m in (("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
-        if n >= m and n % m == 0:
-            return "%d %s" % (n // m, unit)
-    return "%d bytes" % n
 
 
 def machine_line():
@@ -712,27 +267,20 @@ def machine_line():
     except AttributeError:
         ncpu = os.cpu_count()
     model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    for line in read_text("/proc/cpuinfo", "").splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
     return "nproc %d, %s, Linux %s" % (ncpu, model, os.uname().release)
 
 
-def cmd_first_line(argv, want=None):
+def version_of(binary):
     try:
-        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=10, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return "unknown (%s)" % e
-    for line in r.stdout.decode("utf-8", "replace").splitlines():
-        if want is None or want in line:
-            return line.strip()
-    return "unknown"
+        r = subprocess.run([binary, "-version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           stdin=subprocess.DEVNULL, timeout=10)
+        return r.stdout.decode("utf-8", "replace").strip().splitlines()[0]
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        return "unknown"
 
 
 def med(xs):
@@ -743,176 +291,132 @@ def ratio(a, b):
     return a / b if b else float("nan")
 
 
-# --------------------------------------------------------------------------
-# Main
-# --------------------------------------------------------------------------
-
 def on_signal(signum, _frame):
     raise KeyboardInterrupt("signal %d" % signum)
 
 
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+
 def main(argv):
-    if len(argv) == 2 and argv[1] == "--backend":
-        backend_main()
-        return 0
-    if len(argv) != 2:
-        print("usage: tunnel_bench.py PTDISPATCH_BINARY", file=sys.stderr)
+    if len(argv) != 3:
+        print("usage: tunnel_bench.py PTDISPATCH_BINARY LOADGEN_BINARY", file=sys.stderr)
         return 2
-    binary = os.path.abspath(argv[1])
-    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
-        print("tunnel_bench: %s is not an executable file" % binary, file=sys.stderr)
-        return 2
-    socat = shutil.which(os.environ.get("SOCAT", "socat"))
-    if not socat:
-        print("tunnel_bench: socat not found; install it: apt-get install socat", file=sys.stderr)
-        return 2
+    binary, loadgen = os.path.abspath(argv[1]), os.path.abspath(argv[2])
+    for b in (binary, loadgen):
+        if not (os.path.isfile(b) and os.access(b, os.X_OK)):
+            print("tunnel_bench: %s is not an executable file" % b, file=sys.stderr)
+            return 2
+    runs = env_int("BENCH_RUNS", 3, 1, 100)
+    seconds = env_int("BENCH_SECONDS", 2, 1, 60)
+    streams = env_int("BENCH_STREAMS", 8, 2, 64)
+    idle = env_int("BENCH_IDLE", 1000, 1, 20000)
+    parallel = env_int("BENCH_PARALLEL", 8, 1, 64)
 
-    nbytes = parse_size(os.environ.get("BENCH_BYTES", "256M"), "BENCH_BYTES")
-    runs = parse_count(os.environ.get("BENCH_RUNS", "5"), "BENCH_RUNS", 1, 1000)
-    nconns = parse_count(os.environ.get("BENCH_CONNS", "200"), "BENCH_CONNS", 1, 20000)
-    echo_bytes = parse_size(os.environ.get("BENCH_ECHO_BYTES", "64K"), "BENCH_ECHO_BYTES")
-
-    # Enough descriptors for nconns through two relays (children inherit it).
+    # Every process holds up to about 2 descriptors per idle connection.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(hard, max(soft, 4 * nconns + 256))
-    if want > soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    need = 2 * idle + 256
+    if soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            print("tunnel_bench: BENCH_IDLE=%d needs %d descriptors per process, the hard "
+                  "limit is %d (raise it, or lower BENCH_IDLE)" % (idle, need, hard),
+                  file=sys.stderr)
+            return 2
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
 
     header = [
-        "ptdispatch tunnel benchmark (loopback 127.0.0.1)",
+        "ptdispatch plain tunnel vs direct loopback (127.0.0.1)",
         "machine     %s" % machine_line(),
-        "ptdispatch  %s  (%s)" % (cmd_first_line([binary, "-version"]), binary),
-        "socat       %s  (%s)" % (cmd_first_line([socat, "-V"], "socat version"), socat),
-        "parameters  BENCH_BYTES=%d (%s) BENCH_RUNS=%d BENCH_CONNS=%d BENCH_ECHO_BYTES=%d (%s)"
-        % (nbytes, human_size(nbytes), runs, nconns, echo_bytes, human_size(echo_bytes)),
-        "            setups interleaved, 1 warm-up pass each (discarded), medians over runs;",
-        "            MB = 10^6 bytes; CPU = relay processes' user+system time",
+        "tcp         congestion control %s, loopback MTU %s" % (
+            read_text("/proc/sys/net/ipv4/tcp_congestion_control"),
+            read_text("/sys/class/net/lo/mtu")),
+        "ptdispatch  %s  (%s)" % (version_of(binary), binary),
+        "parameters  BENCH_RUNS=%d BENCH_SECONDS=%d BENCH_STREAMS=%d BENCH_IDLE=%d "
+        "BENCH_PARALLEL=%d" % (runs, seconds, streams, idle, parallel),
+        "            direct and tunnel interleaved, 1 warm-up round discarded, medians;",
+        "            MB = 10^6 bytes",
     ]
     note("\n".join(header))
     note("")
 
     tmp = tempfile.mkdtemp(prefix="ptd-bench-")
     children = []
-    warnings = []
     try:
-        backend, backend_port = start_backend(tmp)
+        backend = Child("loadgen-server", [loadgen, "server", "--threads", "2"], None, tmp)
         children.append(backend)
-        direct = Relay("direct", ("127.0.0.1", backend_port), None, [])
-        ptd = start_ptdispatch(binary, backend_port, tmp, "bulk")
-        children.extend(ptd.procs)
-        soc = start_socat(socat, backend_port, tmp)
-        children.extend(soc.procs)
-        setups = [direct, ptd, soc]
-        for r in setups:
-            r.record_idle()
+        port = int(backend.wait_line(lambda l: l.startswith("PORT "), START_TIMEOUT).split()[1])
+        direct = ["--to", "127.0.0.1:%d" % port]
+        pair = Pair(binary, port, tmp, "bulk", children)
+        tunnel = ["--to", pair.server_addr, "--socks", pair.socks_addr]
 
         def check_all():
             if not backend.alive():
-                raise BenchError("the backend (sink/echo) process died\n%s" % backend.describe())
-            for r in setups:
-                r.check_alive()
+                raise BenchError("the loadgen server died\n%s" % backend.describe())
+            pair.check_alive()
 
-        chunk = os.urandom(CHUNK)
-        payload = os.urandom(echo_bytes)
-
-        # ---- bulk throughput, A B C A B C ... -------------------------------
-        mbps = {r.name: [] for r in setups}
-        cpu_gib = {r.name: [] for r in setups}
-        cpu_each = {"client": [], "server": []}
+        tests = [
+            ("1 stream", ["stream", "--streams", "1", "--seconds", str(seconds)], "mbps"),
+            ("%d streams" % streams,
+             ["stream", "--streams", str(streams), "--seconds", str(seconds)], "mbps"),
+            ("conns", ["connect", "--parallel", str(parallel), "--seconds", str(seconds)], "rate"),
+        ]
+        results = {(t[0], s): [] for t in tests for s in ("direct", "tunnel")}
+        cpu_gib = {"client": [], "server": []}
         for rnd in range(runs + 1):
-            for r in setups:
-                r.settle(warnings)
-                check_all()
-                before = cpu_ticks(r.pids())
-                each_before = {p.name: cpu_ticks([p.pid]) for p in r.procs}
-                try:
-                    secs = bulk_transfer(r, nbytes, chunk)
-                except BenchError:
-                    check_all()  # a dead process is the better explanation
-                    raise
-                r.settle(warnings)
-                check_all()
-                cpu = (cpu_ticks(r.pids()) - before) / CLK_TCK
-                rate = nbytes / secs / 1e6
-                label = "warm-up" if rnd == 0 else "run %d/%d" % (rnd, runs)
-                extra = ""
-                if r.procs:
-                    extra = ", relay cpu %.2f s/GiB" % (cpu / (nbytes / GiB))
-                note("throughput %-8s %-17s %8.0f MB/s%s" % (label, r.name, rate, extra))
-                if rnd == 0:
-                    continue
-                mbps[r.name].append(rate)
-                if r.procs:
-                    cpu_gib[r.name].append(cpu / (nbytes / GiB))
-                if r is ptd:
-                    for role, p in (("client", ptd.client), ("server", ptd.server)):
-                        cpu_each[role].append(
-                            (cpu_ticks([p.pid]) - each_before[p.name]) / CLK_TCK / (nbytes / GiB))
-
-        hwm_bulk = (status_kib(ptd.client.pid, "VmHWM"), status_kib(ptd.server.pid, "VmHWM"))
-        for c in ptd.procs:
-            c.stop()
-        setups.remove(ptd)
-
-        # ---- many connections -----------------------------------------------
-        # ptdispatch gets a fresh client+server pair for every round, so that
-        # "RSS with N open minus idle RSS" is not hidden by heap the bulk
-        # transfers (or an earlier round) left behind in malloc's free lists.
-        # No direct line here: 200 connections bursting straight into the
-        # Python backend measure its GIL, not a relay (often slower than
-        # through a relay, which paces them). ptdispatch is compared to socat.
-        conn_setups = [ptd.name, soc.name]
-        walls = {name: [] for name in conn_setups}
-        per_conn = []
-        hwm_conn = [0, 0]
-        for rnd in range(runs + 1):
-            for name in conn_setups:
-                fresh = None
-                if name == ptd.name:
-                    fresh = start_ptdispatch(binary, backend_port, tmp, "conn%d" % rnd)
-                    children.extend(fresh.procs)
-                    fresh.record_idle()
-                    setups.append(fresh)
-                r = fresh or soc
-                try:
-                    r.settle(warnings)
+            label = "warm-up" if rnd == 0 else "run %d/%d" % (rnd, runs)
+            for name, args, key in tests:
+                for setup, where in (("direct", direct), ("tunnel", tunnel)):
                     check_all()
-                    idle = sum(status_kib(p.pid, "VmRSS") for p in r.procs) if fresh else 0
-                    loaded = []
-
-                    def at_peak(fresh=fresh, loaded=loaded):
-                        check_all()
-                        if fresh:
-                            loaded.append(sum(status_kib(p.pid, "VmRSS") for p in fresh.procs))
-
-                    try:
-                        wall = echo_round(r, nconns, payload, at_peak)
-                    except BenchError:
-                        check_all()
-                        raise
-                    r.settle(warnings)
+                    before = {p.name: cpu_ticks(p.pid) for p in pair.procs()}
+                    res = run_loadgen(loadgen, args + where, seconds)
                     check_all()
+                    value = float(res[key])
                     extra = ""
-                    if fresh:
-                        extra = ", RSS %d -> %d KiB" % (idle, loaded[0])
-                        hwm_conn[0] = max(hwm_conn[0], status_kib(fresh.client.pid, "VmHWM"))
-                        hwm_conn[1] = max(hwm_conn[1], status_kib(fresh.server.pid, "VmHWM"))
-                finally:
-                    if fresh:
-                        setups.remove(fresh)
-                        for c in fresh.procs:
-                            c.stop()
-                label = "warm-up" if rnd == 0 else "run %d/%d" % (rnd, runs)
-                note("%d-conn   %-8s %-17s %8.3f s%s" % (nconns, label, name, wall, extra))
-                if rnd == 0:
-                    continue
-                walls[name].append(wall)
-                if fresh:
-                    per_conn.append((loaded[0] - idle) / nconns)
-        check_all()
+                    if setup == "tunnel" and key == "mbps" and name == "1 stream":
+                        gib = int(res["bytes"]) / GiB
+                        used = {role: (cpu_ticks(p.pid) - before[p.name]) / CLK_TCK / gib
+                                for role, p in (("client", pair.client), ("server", pair.server))}
+                        extra = ", relay cpu %.2f + %.2f s/GiB" % (used["client"], used["server"])
+                        if rnd:
+                            for role in used:
+                                cpu_gib[role].append(used[role])
+                    unit = "MB/s" if key == "mbps" else "conn/s"
+                    note("%-8s %-10s %-7s %9.0f %s%s" % (label, name, setup, value, unit, extra))
+                    if rnd:
+                        results[(name, setup)].append(value)
+        hwm_bulk = [status_kib(p.pid, "VmHWM") for p in pair.procs()]
+        pair.stop()
+
+        # Idle connections: a fresh pair per round, so that heap the bulk
+        # runs (or an earlier round) left in malloc's free lists does not
+        # hide the growth.
+        per_conn, per_conn_split = [], []
+        for rnd in range(1, runs + 1):
+            fresh = Pair(binary, port, tmp, "idle%d" % rnd, children)
+            try:
+                before = fresh.rss_kib()
+                hold = Child("loadgen-hold-%d" % rnd,
+                             [loadgen, "hold", "--conns", str(idle), "--to", fresh.server_addr,
+                              "--socks", fresh.socks_addr], None, tmp)
+                children.append(hold)
+                hold.wait_line(lambda l: l.startswith("HELD "), START_TIMEOUT + idle / 50.0)
+                fresh.check_alive()
+                after = fresh.rss_kib()
+                hold.stop()
+            finally:
+                fresh.stop()
+            delta = [(a - b) * 1024.0 / idle for a, b in zip(after, before)]
+            per_conn.append(sum(delta))
+            per_conn_split.append(delta)
+            note("run %d/%d idle     tunnel  %d conns: RSS client %d -> %d KiB, server %d -> %d "
+                 "KiB, %.0f bytes/conn" % (rnd, runs, idle, before[0], after[0], before[1],
+                                           after[1], sum(delta)))
+        if not backend.alive():
+            raise BenchError("the loadgen server died\n%s" % backend.describe())
     except BenchError as e:
         note("tunnel_bench: FAILED: %s" % e)
         return 1
@@ -925,44 +429,33 @@ def main(argv):
         problems = [c.exit_problem for c in children if c.exit_problem]
         shutil.rmtree(tmp, ignore_errors=True)
 
-    # ---- the table ----------------------------------------------------------
-    d, p, s = direct.name, ptd.name, soc.name
     lines = list(header)
     lines.append("")
-    lines.append("%-11s %-17s %14s %9s   %s" % ("test", "setup", "median", "ratio", "spread / notes"))
+    lines.append("%-22s %13s %13s %7s  %s" % ("test", "direct", "plain tunnel", "ratio",
+                                               "spread (min..max) direct | tunnel"))
 
-    def spread(xs, fmt):
-        return ("min " + fmt + "  max " + fmt) % (min(xs), max(xs))
+    def spread(xs):
+        return "%.0f..%.0f" % (min(xs), max(xs))
 
-    for name in (d, p, s):
-        xs = mbps[name]
-        lines.append("%-11s %-17s %9.0f MB/s %9.2f   %s" % (
-            "throughput", name, med(xs), ratio(med(xs), med(mbps[d])), spread(xs, "%.0f")))
-    lines.append("%-11s %-17s %9.2f s    %9s   client %.2f + server %.2f" % (
-        "cpu/GiB", p, med(cpu_gib[p]), "",
-        med(cpu_each["client"]), med(cpu_each["server"])))
-    lines.append("%-11s %-17s %9.2f s    %9s   both socat listeners + forked children" % (
-        "cpu/GiB", s, med(cpu_gib[s]), ""))
-    lines.append("%-11s %-17s %9.1f MiB  %9s   VmHWM client %.1f + server %.1f, after the bulk runs" % (
-        "peak RSS", p, (hwm_bulk[0] + hwm_bulk[1]) / 1024, "", hwm_bulk[0] / 1024, hwm_bulk[1] / 1024))
-    cname = "%d-conn" % nconns
-    for name in (p, s):
-        xs = walls[name]
-        lines.append("%-11s %-17s %9.3f s    %9.2f   %s" % (
-            cname, name, med(xs), ratio(med(xs), med(walls[s])), spread(xs, "%.3f")))
-    lines.append("%-11s %-17s %9.1f KiB  %9s   (VmRSS client+server with %d open - idle) / %d"
-                 % ("mem/conn", p, med(per_conn), "", nconns, nconns))
-    lines.append("%-11s %-17s %9.1f MiB  %9s   VmHWM client %.1f + server %.1f, max over %s rounds" % (
-        "peak RSS", p, (hwm_conn[0] + hwm_conn[1]) / 1024, "", hwm_conn[0] / 1024,
-        hwm_conn[1] / 1024, cname))
+    for name, _, key in tests:
+        d, t = results[(name, "direct")], results[(name, "tunnel")]
+        unit = "MB/s" if key == "mbps" else "/s"
+        label = ("throughput " + name) if key == "mbps" else "new connections"
+        lines.append("%-22s %8.0f %-4s %8.0f %-4s %7.2f  %s | %s" % (
+            label, med(d), unit, med(t), unit, ratio(med(t), med(d)), spread(d), spread(t)))
+    split = [med([s[i] for s in per_conn_split]) for i in (0, 1)]
+    lines.append("%-22s %13s %8.1f KiB %7s  client %.1f + server %.1f KiB, %d connections" % (
+        "idle memory/conn", "-", med(per_conn) / 1024, "", split[0] / 1024, split[1] / 1024, idle))
+    lines.append("%-22s %13s %8.2f s   %7s  client %.2f + server %.2f, 1-stream runs" % (
+        "relay cpu/GiB", "-", med(cpu_gib["client"]) + med(cpu_gib["server"]), "",
+        med(cpu_gib["client"]), med(cpu_gib["server"])))
+    lines.append("%-22s %13s %8.1f MiB %7s  VmHWM client %.1f + server %.1f after the bulk runs" % (
+        "peak RSS", "-", sum(hwm_bulk) / 1024, "", hwm_bulk[0] / 1024, hwm_bulk[1] / 1024))
     lines.append("")
-    lines.append("ratio column: throughput vs direct (higher is better); "
-                 "%s time vs socat-chain (lower is better)" % cname)
-    lines.append("ratio ptdispatch/socat: throughput %.2f, cpu/GiB %.2f, %s time %.2f" % (
-        ratio(med(mbps[p]), med(mbps[s])), ratio(med(cpu_gib[p]), med(cpu_gib[s])),
-        cname, ratio(med(walls[p]), med(walls[s]))))
-    for w in warnings:
-        lines.append("warning: %s" % w)
+    lines.append("targets (issue 3): 1-stream throughput ratio >= 0.40: %.2f; idle memory < 16 "
+                 "KiB/conn: %.1f KiB" % (ratio(med(results[(tests[0][0], "tunnel")]),
+                                              med(results[(tests[0][0], "direct")])),
+                                        med(per_conn) / 1024))
     print("\n".join(lines), flush=True)
     if problems:
         note("tunnel_bench: FAILED at shutdown:\n" + "\n".join(problems))

@@ -5,7 +5,10 @@
  * an epoll_ctl and a readv per 4 KiB. Callers that have just been told a
  * socket is readable use sockio_read_more() to take what else is there in
  * a few big readv() calls. It stops at EAGAIN, at EOF or an error (left
- * for the socket's next read event to report), or at max bytes. */
+ * for the socket's next read event to report), or at max bytes.
+ *
+ * sockio_read() is the same for callers that watch the socket themselves
+ * and so need to hear why it stopped. */
 #ifndef PTD_LIB_SOCKIO_H
 #define PTD_LIB_SOCKIO_H
 
@@ -13,7 +16,20 @@
 
 struct evbuffer;
 
+/* Why sockio_read() stopped. */
+typedef enum sockio_end {
+  SOCKIO_DRAINED, /* nothing more for now (EAGAIN, or a short read) */
+  SOCKIO_LIMIT,   /* max bytes were read */
+  SOCKIO_EOF,     /* the peer will send no more */
+  SOCKIO_ERROR,   /* errno says which (also when out of memory: ENOMEM) */
+} sockio_end_t;
+
 /* Returns the number of bytes appended to buf (0 if none). */
 size_t sockio_read_more(struct evbuffer *buf, int fd, size_t max);
+
+/* As sockio_read_more(), and says in *end why it stopped; errno is set
+ * when *end is SOCKIO_ERROR. Bytes read before an EOF or error are
+ * appended and counted. */
+size_t sockio_read(struct evbuffer *buf, int fd, size_t max, sockio_end_t *end);
 
 #endif

@@ -7,7 +7,19 @@
  * becomes shutdown(SHUT_WR) on the other once its output has drained,
  * reaching through filter bufferevents to the socket underneath), and
  * reports once, through done(), when both directions are finished or one
- * side failed. */
+ * side failed.
+ *
+ * When both are bare socket bufferevents (a plain or other identity
+ * transport: nothing to encode), the relay frees them at once and splices
+ * socket to socket (splice_relay.h): the same promises, with a pipe of up
+ * to 1 MiB (kernel memory) as each direction's buffer, no copy through
+ * user space, next to no memory per idle connection. Either way the relay
+ * closes both sockets when done, so give it bufferevents made with
+ * BEV_OPT_CLOSE_ON_FREE, and let go of them: they may be freed inside
+ * relay_start().
+ *
+ * A relayed TCP socket whose both ends are loopback addresses is switched
+ * from BBR to Reno, which does not pace (relay.c says why). */
 #ifndef PTD_NET_RELAY_H
 #define PTD_NET_RELAY_H
 
@@ -33,5 +45,12 @@ relay_t *relay_start(struct bufferevent *a, struct bufferevent *b, unsigned idle
                      relay_done_fn done, void *ctx);
 /* Tears the relay down now without calling done. */
 void relay_abort(relay_t *r);
+
+#ifdef RELAY_PRIVATE
+#include <stdbool.h>
+/* Whether r splices (splice_relay.h) rather than copying through
+ * bufferevents. */
+bool relay_is_fast(const relay_t *r);
+#endif
 
 #endif

@@ -10,7 +10,10 @@
  * turned into BEV_EVENT_ERROR on the filter from the event loop, so the
  * relay tears the connection down the same way it does for a socket
  * error. Buffers: the filter owns its input and output, libevent the wire
- * bufferevent's, this stream wire_in; all go with the filter. */
+ * bufferevent's, this stream wire_in; all go with the filter.
+ *
+ * An identity codec (transport.h) gets no adapter at all: the wire is
+ * handed back as it is. */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -138,6 +141,12 @@ static void stream_free(void *arg) {
 }
 
 struct bufferevent *codec_stream_wrap(struct bufferevent *wire, codec_t *codec) {
+  if (codec->ops->identity && !codec->ops->start) {
+    /* A filter that changes nothing would only cost a copy per byte and
+     * hide the socket from the relay. */
+    codec->ops->free(codec);
+    return wire;
+  }
   struct event_base *base = bufferevent_get_base(wire);
   codec_stream_t *cs = calloc(1, sizeof *cs);
   if (!cs)

@@ -11,13 +11,15 @@
  * implements start(). A codec that holds plaintext back until its handshake
  * is done calls io->kick() once it is, so held plaintext flows.
  *
- * transports/plain/ is the worked example: the identity codec.
+ * transports/plain/ is the worked example: the identity codec (flagged
+ * as such, so that it costs nothing at all).
  *
  * Who owns what: a codec belongs to the stream it was wrapped into and is
  * freed with it; a server instance belongs to the server role. */
 #ifndef PTD_TRANSPORTS_TRANSPORT_H
 #define PTD_TRANSPORTS_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/kvlist.h"
@@ -52,6 +54,12 @@ typedef struct codec_ops {
    * handshake is pending) and append wire bytes to wire_out. */
   codec_result_t (*on_plain)(codec_t *c, struct evbuffer *plain_in, struct evbuffer *wire_out);
   void (*free)(codec_t *c);
+  /* The codec changes nothing, either way, and has no start(): then
+   * codec_stream_wrap() frees it and hands back the wire bufferevent
+   * itself, so nothing sits between the relay and the socket (which lets
+   * the relay splice socket to socket). on_wire/on_plain must still be
+   * the identity, for any user of the codec that does not short-cut. */
+  bool identity;
 } codec_ops_t;
 
 /* Embed as the first member of a transport's codec struct. */
@@ -88,8 +96,9 @@ const char *const *transport_names(void);
 
 /* codec_stream.c: wraps a connected wire bufferevent; takes ownership of
  * both wire and codec (freed with the returned bufferevent). Calls
- * codec->ops->start if set. Returns NULL on allocation failure (wire and
- * codec are freed). */
+ * codec->ops->start if set. An identity codec is freed at once and wire
+ * itself is returned. Returns NULL on allocation failure (wire and codec
+ * are freed). */
 struct bufferevent *codec_stream_wrap(struct bufferevent *wire, codec_t *codec);
 
 #endif

@@ -907,3 +907,94 @@ def http_get_over(sock, host_header, path="/"):
     head, _, body = raw.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else -1
     return status, body
+
+
+# --------------------------------------------------------------------------
+# Generated streams: bulk data too large to hold in memory twice
+# --------------------------------------------------------------------------
+
+def stream_chunks(seed, total, chunk=1 << 20):
+    """Yields `total` bytes of reproducible pseudo-random data in chunks;
+    chunk i comes from its own generator seeded by (seed, i), so streams
+    with different seeds never share a chunk and no chunk repeats."""
+    i = 0
+    left = total
+    while left > 0:
+        n = min(chunk, left)
+        yield random.Random(seed * 1000003 + i).randbytes(n)
+        left -= n
+        i += 1
+
+
+def send_stream(sock, seed, total, deadline):
+    """Sends stream_chunks(seed, total), then SHUT_WR. Returns (sha256 hex,
+    byte count) of what was sent. Raises TimeoutError past the deadline."""
+    h = hashlib.sha256()
+    n = 0
+    for data in stream_chunks(seed, total):
+        if time.monotonic() > deadline:
+            raise TimeoutError("send deadline passed after %d bytes" % n)
+        sock.sendall(data)
+        h.update(data)
+        n += len(data)
+    sock.shutdown(socket.SHUT_WR)
+    return h.hexdigest(), n
+
+
+def duplex_stream(sock, seed, total, deadline):
+    """send_stream() in a thread while reading until EOF here. Returns
+    (sent, received), each (sha256 hex, byte count)."""
+    sent = []
+
+    def sender():
+        try:
+            sent.append(send_stream(sock, seed, total, deadline))
+        except Exception as e:
+            sent.append(e)
+
+    t = threading.Thread(target=sender, daemon=True)
+    t.start()
+    try:
+        got = hash_until_eof(sock, deadline)
+    finally:
+        t.join(timeout=max(1.0, deadline - time.monotonic()))
+    if t.is_alive() or not sent:
+        raise TimeoutError("sender still running at the deadline")
+    if isinstance(sent[0], Exception):
+        raise sent[0]
+    return sent[0], got
+
+
+class StreamPeer:
+    """A TcpServer handler for bulk tests with generated data: each
+    connection gets stream (seed, total) sent while what arrives is hashed
+    until EOF. Results land in self.results as (sent, received) or an
+    exception."""
+
+    def __init__(self, seed, total, deadline):
+        self.seed = seed
+        self.total = total
+        self.deadline = deadline
+        self.results = []
+        self.done = threading.Event()
+
+    def __call__(self, conn):
+        set_big_buffers(conn)
+        try:
+            self.results.append(duplex_stream(conn, self.seed, self.total, self.deadline))
+        except Exception as e:
+            self.results.append(e)
+        finally:
+            self.done.set()
+
+
+def raise_nofile(want):
+    """Raises this process's soft descriptor limit to want (or the hard
+    limit); returns the soft limit now in force."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        soft = new
+    return soft

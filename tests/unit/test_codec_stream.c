@@ -6,7 +6,8 @@
  * (CODEC_NEED_MORE without draining) until the test releases it and calls
  * io->kick(), and counts its frees. The wire is one end of an AF_UNIX
  * socketpair; the test owns the other end and drives the event loop in
- * bounded nonblocking passes. */
+ * bounded nonblocking passes. The identity short-cut is tested with the
+ * plain transport's codec. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -484,6 +485,60 @@ static void test_start_error_then_free(void **state) {
   assert_no_libevent_warnings();
 }
 
+/* An identity codec gets no adapter: the wire itself comes back, the
+ * codec is freed at once (exactly once), and bytes pass unchanged. The
+ * plain transport's codec is one. */
+static void test_identity_codec_returns_wire(void **state) {
+  harness_t *h = *state;
+  const transport_ops_t *plain = transport_find("plain");
+  assert_non_null(plain);
+  const kvlist_t *args = NULL;
+  char err[128] = "";
+  transport_server_t *srv = plain->server_new(NULL, "/tmp", &args, err, sizeof err);
+  assert_non_null(srv);
+  codec_t *c = plain->server_codec_new(srv);
+  assert_non_null(c);
+  assert_true(c->ops->identity);
+  int p[2];
+  test_socketpair_nonblock(p);
+  h->wire_fd = p[0];
+  h->wire = bufferevent_socket_new(h->loop.base, p[1], BEV_OPT_CLOSE_ON_FREE);
+  assert_non_null(h->wire);
+  h->plain = codec_stream_wrap(h->wire, c);
+  assert_ptr_equal(h->plain, h->wire);
+  assert_null(bufferevent_get_underlying(h->plain));
+  bufferevent_setcb(h->plain, on_plain_read, NULL, on_plain_event, h);
+  assert_int_equal(bufferevent_enable(h->plain, EV_READ | EV_WRITE), 0);
+  const uint8_t data[] = {0x00, 0xFF, 0x5A, 'x'};
+  assert_int_equal(bufferevent_write(h->plain, data, sizeof data), 0);
+  wait_wire_bytes(h, sizeof data, "the bytes on the wire, unchanged");
+  assert_memory_equal(evbuffer_pullup(h->wire_got, -1), data, sizeof data);
+  size_t off = 0;
+  write_wire(h, data, sizeof data, &off);
+  test_loop_begin_wait(&h->loop, "the wire bytes back as plaintext, unchanged");
+  while (evbuffer_get_length(h->plain_got) < sizeof data)
+    test_loop_step(&h->loop);
+  assert_memory_equal(evbuffer_pullup(h->plain_got, -1), data, sizeof data);
+  plain->server_free(srv);
+}
+
+/* A codec that says it is the identity but must talk first (start())
+ * still gets the adapter, so its start() runs. */
+static void test_identity_with_start_keeps_adapter(void **state) {
+  harness_t *h = *state;
+  static const codec_ops_t ops = {
+      .start = xor_start,
+      .on_wire = xor_on_wire,
+      .on_plain = xor_on_plain,
+      .free = xor_free,
+      .identity = true,
+  };
+  wrap(h, xor_new(&ops));
+  assert_ptr_equal(bufferevent_get_underlying(h->plain), h->wire);
+  wait_wire_bytes(h, HELLO_LEN, "hello on the wire");
+  assert_wire_is_hello_then(h, NULL, 0);
+}
+
 int main(void) {
   event_set_log_callback(test_libevent_log);
   const struct CMUnitTest tests[] = {
@@ -502,6 +557,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_kick_idle, setup, teardown),
       cmocka_unit_test_setup_teardown(test_kick_then_free, setup, teardown),
       cmocka_unit_test_setup_teardown(test_start_error_then_free, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_identity_codec_returns_wire, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_identity_with_start_keeps_adapter, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

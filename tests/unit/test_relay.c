@@ -5,13 +5,23 @@
  *   test's app fd <-> relayA fd ==relay== relayB fd <-> test's far fd
  *
  * The two middle fds are wrapped in socket bufferevents (close-on-free) and
- * handed to relay_start; in the codec variants relayB's bufferevent is
- * wrapped again by codec_stream_wrap() with the plain transport's codec, so
- * the adapter path is exercised too. The test drives the event loop itself
- * (EVLOOP_NONBLOCK, one pass per step) while reading and writing its own two
- * ends with nonblocking calls. Every wait is bounded by an iteration count
- * and by a wall-clock limit per test, and fails with the name of what it was
- * waiting for. Streams are pseudo-random bytes compared as they arrive. */
+ * handed to relay_start. The scenarios run over four variants of that:
+ *
+ *   splice  both bare sockets: the fast path (splice_relay.h);
+ *   plain   relayB wrapped with the plain transport's codec, which is the
+ *           identity, so it is the fast path too (what ptdispatch runs);
+ *   nopipe  the fast path with no pipe to be had (splice_pipe.h's cap at
+ *           0): its user-space fallback;
+ *   codec   relayB behind a codec that copies but does not say it is the
+ *           identity: the codec adapter's filter bufferevent, so the
+ *           general bufferevent path.
+ *
+ * Each variant asserts which path it took. The test drives the event loop
+ * itself (EVLOOP_NONBLOCK, one pass per step) while reading and writing
+ * its own two ends with nonblocking calls. Every wait is bounded by an
+ * iteration count and by a wall-clock limit per test, and fails with the
+ * name of what it was waiting for. Streams are pseudo-random bytes
+ * compared as they arrive. Every test ends with no pipe in use. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -26,6 +36,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -34,7 +45,10 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#define RELAY_PRIVATE
 #include "net/relay.h"
+#define SPLICE_PIPE_PRIVATE
+#include "net/splice_pipe.h"
 #include "transports/transport.h"
 
 #include "testutil.h"
@@ -74,16 +88,34 @@ typedef struct harness {
   flow_t down; /* far -> app */
 } harness_t;
 
+typedef enum { WRAP_NONE, WRAP_PLAIN, WRAP_COPY } wrap_t;
+
 typedef struct relay_opts {
-  bool codec;      /* wrap relayB with the plain codec adapter */
+  wrap_t wrap_b;   /* what relayB's socket bufferevent is wrapped in */
+  bool no_pipes;   /* no pipe to be had: the fast path must copy */
   bool tcp_far;    /* relayB <-> far is a TCP loopback pair, not AF_UNIX */
   unsigned idle_s; /* relay idle timeout */
 } relay_opts_t;
 
-/* The two relays every scenario runs over: socket bufferevents on both
- * sides, and the same with relayB behind the plain codec. */
-static const relay_opts_t socket_relay = {0};
-static const relay_opts_t codec_relay = {.codec = true};
+/* The variants (see the top of the file). */
+static const relay_opts_t splice_relay = {0};
+static const relay_opts_t plain_relay = {.wrap_b = WRAP_PLAIN};
+static const relay_opts_t nopipe_relay = {.no_pipes = true};
+static const relay_opts_t codec_relay = {.wrap_b = WRAP_COPY};
+
+/* ---- a codec that copies without saying it is the identity ---- */
+
+static codec_result_t copy_move(codec_t *c, struct evbuffer *src, struct evbuffer *dst) {
+  return evbuffer_add_buffer(dst, src) == 0 ? CODEC_OK : CODEC_ERROR;
+}
+
+static void copy_free(codec_t *c) { free(c); }
+
+static const codec_ops_t copy_codec_ops = {
+    .on_wire = copy_move,
+    .on_plain = copy_move,
+    .free = copy_free,
+};
 
 /* ---- plumbing ---- */
 
@@ -192,7 +224,7 @@ static void make_relay_ends(harness_t *h, const relay_opts_t *o, struct bufferev
   *b = bufferevent_socket_new(h->loop.base, p2[0], BEV_OPT_CLOSE_ON_FREE);
   assert_non_null(*a);
   assert_non_null(*b);
-  if (o->codec) {
+  if (o->wrap_b == WRAP_PLAIN) {
     h->plain = transport_find("plain");
     assert_non_null(h->plain);
     const kvlist_t *args = NULL;
@@ -204,7 +236,16 @@ static void make_relay_ends(harness_t *h, const relay_opts_t *o, struct bufferev
     assert_non_null(c);
     *b = codec_stream_wrap(*b, c);
     assert_non_null(*b);
+  } else if (o->wrap_b == WRAP_COPY) {
+    codec_t *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->ops = &copy_codec_ops;
+    *b = codec_stream_wrap(*b, c);
+    assert_non_null(*b);
+    assert_non_null(bufferevent_get_underlying(*b));
   }
+  if (o->no_pipes)
+    splice_pipe_set_max(0);
 }
 
 /* Starts the relay of the topology above. Returns h, for the scenario. */
@@ -213,6 +254,7 @@ static harness_t *start_relay(harness_t *h, const relay_opts_t *o) {
   make_relay_ends(h, o, &a, &b);
   h->relay = relay_start(a, b, o->idle_s, on_done, h);
   assert_non_null(h->relay);
+  assert_int_equal(relay_is_fast(h->relay), o->wrap_b != WRAP_COPY);
   return h;
 }
 
@@ -247,7 +289,14 @@ static int teardown(void **state) {
   free(h->up.data);
   free(h->down.data);
   free(h);
-  return test_libevent_warnings_check();
+  int rc = test_libevent_warnings_check();
+  /* Every relay gave its pipes back, whichever way it ended. */
+  if (splice_pipe_in_use() != 0) {
+    fprintf(stderr, "%zu pipe(s) still in use after the test\n", splice_pipe_in_use());
+    rc = -1;
+  }
+  splice_pipe_set_max(SIZE_MAX);
+  return rc;
 }
 
 /* After done(), a few more passes must not call it again. */
@@ -294,7 +343,7 @@ static void write_until_blocked(harness_t *h, int fd, flow_t *f) {
   }
 }
 
-/* ---- scenarios, shared by the plain and codec variants ---- */
+/* ---- scenarios, shared by the variants ---- */
 
 /* Both directions at once, then both ends half-close: each end sees EOF and
  * done() reports a clean finish with exact counts. */
@@ -307,6 +356,10 @@ static void run_flow(harness_t *h, size_t len) {
     assert_false(h->up.eof || h->down.eof || h->up.reset || h->down.reset);
     assert_int_equal(h->done_calls, 0);
   }
+  /* Idle again: a spliced connection gives its pipes back. */
+  test_loop_begin_wait(&h->loop, "passes while idle");
+  test_loop_steps(&h->loop, 20);
+  assert_int_equal(splice_pipe_in_use(), 0);
   half_close_both_and_finish(h, len, len);
 }
 
@@ -377,33 +430,38 @@ static void run_backpressure(harness_t *h, bool app_to_far) {
   half_close_both_and_finish(h, app_to_far ? len : 0, app_to_far ? 0 : len);
 }
 
-/* far closes while bytes from app wait unread in its socket, with an RST
- * (linger_zero: SO_LINGER 0, for TCP) or plainly (AF_UNIX then resets the
- * peer by itself): done() reports a reason, and app is closed. */
-static void run_far_closes_unread(harness_t *h, bool linger_zero, uint32_t seed) {
-  flow_init(&h->up, 65536, seed);
-  flow_init(&h->down, 0, seed + 1);
-  test_loop_begin_wait(&h->loop, "unread bytes waiting at far");
+/* One test end closes while bytes from the other wait unread in its
+ * socket, with an RST (linger_zero: SO_LINGER 0, for TCP) or plainly
+ * (AF_UNIX then resets the peer by itself): done() reports a reason, and
+ * the other end is closed. */
+static void run_end_closes_unread(harness_t *h, bool far_closes, bool linger_zero, uint32_t seed) {
+  int *closing = far_closes ? &h->far : &h->app;
+  int writer = far_closes ? h->app : h->far;
+  flow_t *to_closing = far_closes ? &h->up : &h->down;
+  flow_t *to_other = far_closes ? &h->down : &h->up;
+  flow_init(to_closing, 65536, seed);
+  flow_init(to_other, 0, seed + 1);
+  test_loop_begin_wait(&h->loop, "unread bytes waiting at the closing end");
   int pending = 0;
   while (pending <= 0) {
-    write_some(h->app, &h->up);
+    write_some(writer, to_closing);
     test_loop_step(&h->loop);
-    assert_int_equal(ioctl(h->far, FIONREAD, &pending), 0);
+    assert_int_equal(ioctl(*closing, FIONREAD, &pending), 0);
   }
   if (linger_zero) {
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
-    assert_int_equal(setsockopt(h->far, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    assert_int_equal(setsockopt(*closing, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
   }
-  assert_int_equal(close(h->far), 0);
-  h->far = -1;
-  test_loop_begin_wait(&h->loop, "done() after far closed with unread bytes");
+  assert_int_equal(close(*closing), 0);
+  *closing = -1;
+  test_loop_begin_wait(&h->loop, "done() after an end closed with unread bytes");
   while (h->done_calls == 0)
     pump(h);
   if (h->reason_null)
     fail_msg("a connection closed with unread bytes was reported as a clean finish");
   assert_true(strlen(h->reason) > 0);
-  test_loop_begin_wait(&h->loop, "app to see its connection closed");
-  while (!flow_closed(&h->down))
+  test_loop_begin_wait(&h->loop, "the other end to see its connection closed");
+  while (!flow_closed(to_other))
     pump(h);
   assert_done_once(h);
 }
@@ -425,19 +483,9 @@ static void run_abort(harness_t *h, size_t len, uint32_t seed) {
   assert_int_equal(h->done_calls, 0);
 }
 
-/* ---- tests ---- */
-
-static void test_flow_both_ways(void **state) {
-  run_flow(start_relay(*state, &socket_relay), 4 * MIB);
-}
-
-static void test_half_close(void **state) {
-  run_half_close(start_relay(*state, &socket_relay));
-}
-
-/* Half-close the other way round: far shuts first. */
-static void test_half_close_from_far(void **state) {
-  harness_t *h = start_relay(*state, &socket_relay);
+/* far shuts first: app reads everything then EOF, and app -> far still
+ * works until app shuts too. */
+static void run_half_close_from_far(harness_t *h) {
   flow_init(&h->up, 100000, 3);
   flow_init(&h->down, 100000, 4);
   test_loop_begin_wait(&h->loop, "far -> app bytes");
@@ -464,39 +512,12 @@ static void test_half_close_from_far(void **state) {
 
 /* Nothing sent at all: immediate EOF from both ends is still a clean
  * finish with zero counts. */
-static void test_empty_close(void **state) {
-  half_close_both_and_finish(start_relay(*state, &socket_relay), 0, 0);
-}
+static void run_empty_close(harness_t *h) { half_close_both_and_finish(h, 0, 0); }
 
-static void test_backpressure_app_to_far(void **state) {
-  run_backpressure(start_relay(*state, &socket_relay), true);
-}
-
-static void test_backpressure_far_to_app(void **state) {
-  run_backpressure(start_relay(*state, &socket_relay), false);
-}
-
-/* far resets the connection (RST: SO_LINGER 0 with unread data). */
-static void test_error_far_reset(void **state) {
-  const relay_opts_t tcp_far = {.tcp_far = true};
-  run_far_closes_unread(start_relay(*state, &tcp_far), true, 11);
-}
-
-/* The same over AF_UNIX: closing with unread data gives the peer
- * ECONNRESET. */
-static void test_error_far_closed_unread_unix(void **state) {
-  run_far_closes_unread(start_relay(*state, &socket_relay), false, 13);
-}
-
-static void test_abort(void **state) {
-  run_abort(start_relay(*state, &socket_relay), 200000, 21);
-  relay_abort(NULL); /* accepted, does nothing */
-}
-
-/* Abort while the relay holds buffered bytes under backpressure: its
- * buffers must be freed too. */
-static void test_abort_with_buffered_data(void **state) {
-  harness_t *h = start_relay(*state, &socket_relay);
+/* Abort while the relay holds bytes under backpressure (in bufferevents,
+ * or in pipes): its buffers are freed and its pipes given back (the
+ * teardown checks), and done() is never called. */
+static void run_abort_with_buffered_data(harness_t *h) {
   flow_init(&h->up, 4 * MIB, 23);
   write_until_blocked(h, h->app, &h->up);
   relay_abort(h->relay);
@@ -506,32 +527,8 @@ static void test_abort_with_buffered_data(void **state) {
   assert_int_equal(h->done_calls, 0);
 }
 
-/* Bytes already in a bufferevent's input when relay_start is called are
- * relayed too. */
-static void test_prebuffered_input(void **state) {
-  harness_t *h = *state;
-  struct bufferevent *a, *b;
-  make_relay_ends(h, &socket_relay, &a, &b);
-  flow_init(&h->up, 1000, 31);
-  flow_init(&h->down, 0, 32);
-  write_some(h->app, &h->up);
-  assert_int_equal(h->up.sent, 1000);
-  bufferevent_enable(a, EV_READ);
-  test_loop_begin_wait(&h->loop, "bytes buffered before the relay starts");
-  while (evbuffer_get_length(bufferevent_get_input(a)) < 1000)
-    test_loop_step(&h->loop);
-  h->relay = relay_start(a, b, 0, on_done, h);
-  assert_non_null(h->relay);
-  test_loop_begin_wait(&h->loop, "pre-buffered bytes at far");
-  while (h->up.recvd < 1000)
-    pump(h);
-  half_close_both_and_finish(h, 1000, 0);
-}
-
 /* With an idle timeout and no traffic, done() reports a reason. */
-static void test_idle_timeout(void **state) {
-  const relay_opts_t idle_1s = {.idle_s = 1};
-  harness_t *h = start_relay(*state, &idle_1s);
+static void run_idle_timeout(harness_t *h) {
   flow_init(&h->up, 0, 1);
   flow_init(&h->down, 0, 2);
   test_loop_begin_wait(&h->loop, "the idle timeout");
@@ -547,26 +544,307 @@ static void test_idle_timeout(void **state) {
   assert_done_once(h);
 }
 
-/* ---- the codec adapter path (plain codec on relayB) ---- */
-
-static void test_codec_flow_both_ways(void **state) {
-  run_flow(start_relay(*state, &codec_relay), 4 * MIB);
+/* app sends until the relay pushes back, then closes its socket for good
+ * (not just a half-close): far still reads every byte, then EOF. The
+ * relay closes only after what it holds is flushed. */
+static void run_close_after_flush(harness_t *h) {
+  flow_init(&h->up, 4 * MIB, 51);
+  flow_init(&h->down, 0, 52);
+  write_until_blocked(h, h->app, &h->up);
+  assert_int_equal(close(h->app), 0);
+  h->app = -1;
+  h->up.len = h->up.sent;
+  test_loop_begin_wait(&h->loop, "far to read everything app sent, then EOF");
+  while (!flow_closed(&h->up))
+    pump(h);
+  assert_true(h->up.eof);
+  assert_int_equal(h->up.recvd, h->up.sent);
+  assert_int_equal(h->done_calls, 0);
+  assert_int_equal(close(h->far), 0);
+  h->far = -1;
+  test_loop_begin_wait(&h->loop, "done() once far closed too");
+  while (h->done_calls == 0)
+    test_loop_step(&h->loop);
+  assert_done_once(h);
+  assert_int_equal(h->stats.a_to_b, h->up.sent);
 }
 
-static void test_codec_half_close(void **state) {
-  run_half_close(start_relay(*state, &codec_relay));
+/* Writes p[0..n) to fd, then runs the loop until bev has read it all
+ * (buffered in its input, not relayed yet). */
+static void fill_input(harness_t *h, struct bufferevent *bev, int fd, const uint8_t *p, size_t n) {
+  size_t before = evbuffer_get_length(bufferevent_get_input(bev));
+  size_t off = 0;
+  test_write_some(fd, p, n, &off, NULL);
+  assert_int_equal(off, n); /* a fresh socket takes a few KiB */
+  bufferevent_enable(bev, EV_READ);
+  test_loop_begin_wait(&h->loop, "bytes buffered before the relay starts");
+  while (evbuffer_get_length(bufferevent_get_input(bev)) < before + n)
+    test_loop_step(&h->loop);
+  bufferevent_disable(bev, EV_READ);
 }
 
-static void test_codec_backpressure_app_to_far(void **state) {
-  run_backpressure(start_relay(*state, &codec_relay), true);
+/* Bytes the bufferevents hold when relay_start is called go out first and
+ * in order: toward each end, what was queued in its own bufferevent's
+ * output (a SOCKS reply, say), then what the other bufferevent had read
+ * (an application's early data), then what arrives later. Only read
+ * bytes count in the stats. */
+static void run_prebuffered(harness_t *h, const relay_opts_t *o) {
+  struct bufferevent *a, *b;
+  make_relay_ends(h, o, &a, &b);
+  size_t len = 300000;
+  flow_init(&h->up, len, 31);
+  flow_init(&h->down, len, 32);
+  /* far is to get up[0, 900) from b's output, then up[900, 1900) that a
+   * read early; app down[0, 700) from a's output, then down[700, 2200). */
+  fill_input(h, a, h->app, h->up.data + 900, 1000);
+  fill_input(h, b, h->far, h->down.data + 700, 1500);
+  /* Queued last, right before the relay starts, as the client does with
+   * its SOCKS reply: nothing ran the loop since. */
+  assert_int_equal(bufferevent_write(b, h->up.data, 900), 0);
+  assert_int_equal(bufferevent_write(a, h->down.data, 700), 0);
+  h->up.sent = 1900;
+  h->down.sent = 2200;
+  h->relay = relay_start(a, b, 0, on_done, h);
+  assert_non_null(h->relay);
+  assert_int_equal(relay_is_fast(h->relay), o->wrap_b != WRAP_COPY);
+  test_loop_begin_wait(&h->loop, "everything, in order, at both ends");
+  while (h->up.recvd < len || h->down.recvd < len) {
+    pump(h);
+    assert_false(flow_closed(&h->up) || flow_closed(&h->down));
+  }
+  half_close_both_and_finish(h, len - 900, len - 700);
 }
 
-static void test_codec_backpressure_far_to_app(void **state) {
-  run_backpressure(start_relay(*state, &codec_relay), false);
+/* An error on one relay never touches another in the same loop: the
+ * first one's far end closes with unread bytes while the second one moves
+ * a flow each way, which must arrive whole and end cleanly. */
+static void run_error_isolated(harness_t *h, const relay_opts_t *o) {
+  harness_t *h2 = calloc(1, sizeof *h2);
+  assert_non_null(h2);
+  h2->loop = h->loop; /* the same base; its own wait counters */
+  h2->app = h2->far = -1;
+  h2->reason_null = true;
+  start_relay(h2, o);
+  start_relay(h, o);
+  flow_init(&h2->up, MIB, 61);
+  flow_init(&h2->down, MIB, 62);
+  flow_init(&h->up, 65536, 63);
+  flow_init(&h->down, 0, 64);
+  test_loop_begin_wait(&h2->loop, "some of the second relay's traffic");
+  while (h2->up.recvd < 100000 || h2->down.recvd < 100000)
+    pump(h2);
+  test_loop_begin_wait(&h->loop, "unread bytes at the first relay's far end");
+  int pending = 0;
+  while (pending <= 0) {
+    write_some(h->app, &h->up);
+    pump(h2);
+    assert_int_equal(ioctl(h->far, FIONREAD, &pending), 0);
+  }
+  assert_int_equal(close(h->far), 0);
+  h->far = -1;
+  test_loop_begin_wait(&h->loop, "the first relay's done() with an error");
+  while (h->done_calls == 0) {
+    pump(h);
+    pump(h2);
+  }
+  assert_false(h->reason_null);
+  test_loop_begin_wait(&h2->loop, "the second relay's flows, whole");
+  while (h2->up.recvd < MIB || h2->down.recvd < MIB) {
+    pump(h2);
+    assert_false(flow_closed(&h2->up) || flow_closed(&h2->down));
+  }
+  half_close_both_and_finish(h2, MIB, MIB);
+  close(h2->app);
+  close(h2->far);
+  if (h2->srv)
+    h2->plain->server_free(h2->srv);
+  free(h2->up.data);
+  free(h2->down.data);
+  free(h2);
 }
 
-static void test_codec_abort(void **state) {
-  run_abort(start_relay(*state, &codec_relay), 100000, 41);
+/* ---- tests ---- */
+
+/* One test function per (scenario, variant). */
+#define VARIANT_TESTS(v, opts)                                                                     \
+  static void test_##v##_flow_both_ways(void **state) {                                            \
+    run_flow(start_relay(*state, &opts), 4 * MIB);                                                 \
+  }                                                                                                \
+  static void test_##v##_half_close(void **state) { run_half_close(start_relay(*state, &opts)); }  \
+  static void test_##v##_half_close_from_far(void **state) {                                       \
+    run_half_close_from_far(start_relay(*state, &opts));                                           \
+  }                                                                                                \
+  static void test_##v##_empty_close(void **state) {                                               \
+    run_empty_close(start_relay(*state, &opts));                                                   \
+  }                                                                                                \
+  static void test_##v##_backpressure_app_to_far(void **state) {                                   \
+    run_backpressure(start_relay(*state, &opts), true);                                            \
+  }                                                                                                \
+  static void test_##v##_backpressure_far_to_app(void **state) {                                   \
+    run_backpressure(start_relay(*state, &opts), false);                                           \
+  }                                                                                                \
+  static void test_##v##_far_closed_unread(void **state) {                                         \
+    run_end_closes_unread(start_relay(*state, &opts), true, false, 13);                            \
+  }                                                                                                \
+  static void test_##v##_app_closed_unread(void **state) {                                         \
+    run_end_closes_unread(start_relay(*state, &opts), false, false, 15);                           \
+  }                                                                                                \
+  static void test_##v##_abort(void **state) {                                                     \
+    run_abort(start_relay(*state, &opts), 200000, 21);                                             \
+  }                                                                                                \
+  static void test_##v##_abort_with_buffered_data(void **state) {                                  \
+    run_abort_with_buffered_data(start_relay(*state, &opts));                                      \
+  }                                                                                                \
+  static void test_##v##_prebuffered(void **state) { run_prebuffered(*state, &opts); }             \
+  static void test_##v##_close_after_flush(void **state) {                                         \
+    run_close_after_flush(start_relay(*state, &opts));                                             \
+  }                                                                                                \
+  static void test_##v##_error_isolated(void **state) { run_error_isolated(*state, &opts); }
+
+VARIANT_TESTS(splice, splice_relay)
+VARIANT_TESTS(plain, plain_relay)
+VARIANT_TESTS(nopipe, nopipe_relay)
+VARIANT_TESTS(codec, codec_relay)
+
+#define VARIANT_ENTRIES(v)                                                                         \
+  cmocka_unit_test_setup_teardown(test_##v##_flow_both_ways, setup, teardown),                     \
+      cmocka_unit_test_setup_teardown(test_##v##_half_close, setup, teardown),                     \
+      cmocka_unit_test_setup_teardown(test_##v##_half_close_from_far, setup, teardown),            \
+      cmocka_unit_test_setup_teardown(test_##v##_empty_close, setup, teardown),                    \
+      cmocka_unit_test_setup_teardown(test_##v##_backpressure_app_to_far, setup, teardown),        \
+      cmocka_unit_test_setup_teardown(test_##v##_backpressure_far_to_app, setup, teardown),        \
+      cmocka_unit_test_setup_teardown(test_##v##_far_closed_unread, setup, teardown),              \
+      cmocka_unit_test_setup_teardown(test_##v##_app_closed_unread, setup, teardown),              \
+      cmocka_unit_test_setup_teardown(test_##v##_abort, setup, teardown),                          \
+      cmocka_unit_test_setup_teardown(test_##v##_abort_with_buffered_data, setup, teardown),       \
+      cmocka_unit_test_setup_teardown(test_##v##_prebuffered, setup, teardown),                    \
+      cmocka_unit_test_setup_teardown(test_##v##_close_after_flush, setup, teardown),              \
+      cmocka_unit_test_setup_teardown(test_##v##_error_isolated, setup, teardown)
+
+/* A large transfer each way, byte for byte, on the two fast variants. */
+static void test_splice_large_transfer(void **state) {
+  run_flow(start_relay(*state, &splice_relay), 48 * MIB);
+}
+
+static void test_nopipe_large_transfer(void **state) {
+  run_flow(start_relay(*state, &nopipe_relay), 16 * MIB);
+}
+
+/* far resets the connection (RST: SO_LINGER 0 with unread data), over
+ * TCP, on the fast and the general path. */
+static void test_splice_far_reset_tcp(void **state) {
+  const relay_opts_t o = {.tcp_far = true};
+  run_end_closes_unread(start_relay(*state, &o), true, true, 11);
+}
+
+static void test_codec_far_reset_tcp(void **state) {
+  const relay_opts_t o = {.wrap_b = WRAP_COPY, .tcp_far = true};
+  run_end_closes_unread(start_relay(*state, &o), true, true, 17);
+}
+
+/* A whole flow over TCP on the fast path (splicing TCP differs from
+ * AF_UNIX in the kernel). */
+static void test_splice_flow_tcp(void **state) {
+  const relay_opts_t o = {.tcp_far = true};
+  run_flow(start_relay(*state, &o), 8 * MIB);
+}
+
+static void test_splice_idle_timeout(void **state) {
+  const relay_opts_t o = {.idle_s = 1};
+  run_idle_timeout(start_relay(*state, &o));
+}
+
+/* Traffic keeps a spliced relay alive past its idle timeout: bytes trickle
+ * through for longer than the timeout, done() is not called meanwhile,
+ * and it is once the trickle stops. */
+static void test_splice_traffic_defers_idle_timeout(void **state) {
+  const relay_opts_t o = {.idle_s = 2};
+  harness_t *h = start_relay(*state, &o);
+  flow_init(&h->up, 16, 71);
+  flow_init(&h->down, 0, 72);
+  for (size_t i = 1; i <= h->up.len; i++) {
+    test_loop_begin_wait(&h->loop, "the next byte of a trickle, one every 200 ms");
+    size_t len = h->up.len;
+    h->up.len = i; /* one more byte may go */
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+      pump(h);
+      struct timespec ms = {0, 1000000};
+      nanosleep(&ms, NULL);
+      clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 < 200 ||
+             h->up.recvd < i);
+    h->up.len = len;
+    assert_int_equal(h->done_calls, 0);
+    if (test_loop_elapsed_s(&h->loop) > 5)
+      break;
+  }
+  assert_true(test_loop_elapsed_s(&h->loop) > 2); /* longer than the timeout */
+  h->up.len = h->up.sent;
+  test_loop_begin_wait(&h->loop, "the idle timeout once the trickle stopped");
+  while (h->done_calls == 0) {
+    pump(h);
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  assert_false(h->reason_null);
+  wait_both_ends_closed(h, "both ends closed after the timeout");
+  assert_done_once(h);
+}
+
+static void test_codec_idle_timeout(void **state) {
+  const relay_opts_t o = {.wrap_b = WRAP_COPY, .idle_s = 1};
+  run_idle_timeout(start_relay(*state, &o));
+}
+
+static void test_abort_null(void **state) { relay_abort(NULL); /* accepted, does nothing */ }
+
+/* The congestion controller of relayB's socket after the relay starts,
+ * having set it to want first (false if the kernel refuses want). */
+static bool controller_after_start(harness_t *h, const relay_opts_t *o, const char *want, char *got,
+                                   size_t cap) {
+  struct bufferevent *a, *b;
+  make_relay_ends(h, o, &a, &b);
+  int fd = bufferevent_getfd(b);
+  if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, want, (socklen_t)strlen(want)) != 0) {
+    bufferevent_free(a);
+    bufferevent_free(b);
+    close(h->app);
+    close(h->far);
+    h->app = h->far = -1;
+    return false;
+  }
+  h->relay = relay_start(a, b, 0, on_done, h);
+  assert_non_null(h->relay);
+  memset(got, 0, cap);
+  socklen_t len = (socklen_t)cap - 1;
+  assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, got, &len), 0);
+  relay_abort(h->relay);
+  h->relay = NULL;
+  close(h->app);
+  close(h->far);
+  h->app = h->far = -1;
+  return true;
+}
+
+/* A loopback TCP socket paced by BBR is switched to Reno when relayed (see
+ * relay.c: pacing a loopback hop only costs); a socket with another
+ * controller keeps it. Which of the two the kernel lets a test set
+ * depends on its modules and tcp_allowed_congestion_control, but one of
+ * them at least must be settable. */
+static void test_loopback_bbr_becomes_reno(void **state) {
+  harness_t *h = *state;
+  const relay_opts_t o = {.tcp_far = true};
+  char cc[32];
+  bool bbr = controller_after_start(h, &o, "bbr", cc, sizeof cc);
+  if (bbr)
+    assert_string_equal(cc, "reno");
+  bool cubic = controller_after_start(h, &o, "cubic", cc, sizeof cc);
+  if (cubic)
+    assert_string_equal(cc, "cubic");
+  if (!bbr && !cubic)
+    fail_msg("the kernel lets this test set neither bbr nor cubic: nothing was checked");
 }
 
 int main(void) {
@@ -575,23 +853,20 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN);
   event_set_log_callback(test_libevent_log);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_flow_both_ways, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_half_close_from_far, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_empty_close, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_backpressure_app_to_far, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_backpressure_far_to_app, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_error_far_reset, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_error_far_closed_unread_unix, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_abort_with_buffered_data, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_prebuffered_input, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_codec_flow_both_ways, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_codec_half_close, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_codec_backpressure_app_to_far, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_codec_backpressure_far_to_app, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_codec_abort, setup, teardown),
+      VARIANT_ENTRIES(splice),
+      VARIANT_ENTRIES(plain),
+      VARIANT_ENTRIES(nopipe),
+      VARIANT_ENTRIES(codec),
+      cmocka_unit_test_setup_teardown(test_splice_large_transfer, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_nopipe_large_transfer, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_splice_far_reset_tcp, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_codec_far_reset_tcp, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_splice_flow_tcp, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_splice_idle_timeout, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_splice_traffic_defers_idle_timeout, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_codec_idle_timeout, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_abort_null, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_loopback_bbr_becomes_reno, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -94,12 +94,43 @@ static void test_stops_at_eof(void **state) {
   assert_int_equal(read(f->fds[0], &c, 1), 0);
 }
 
+static void test_read_reports_why_it_stopped(void **state) {
+  fixture_t *f = *state;
+  sockio_end_t end;
+  assert_int_equal(sockio_read(f->buf, f->fds[0], 100, &end), 0);
+  assert_int_equal(end, SOCKIO_DRAINED);
+  test_write_all(f->fds[1], (const uint8_t *)"0123456789", 10);
+  assert_int_equal(sockio_read(f->buf, f->fds[0], 4, &end), 4);
+  assert_int_equal(end, SOCKIO_LIMIT);
+  assert_int_equal(shutdown(f->fds[1], SHUT_WR), 0);
+  assert_int_equal(sockio_read(f->buf, f->fds[0], 100, &end), 6); /* a short read */
+  assert_int_equal(end, SOCKIO_DRAINED);
+  assert_int_equal(sockio_read(f->buf, f->fds[0], 100, &end), 0);
+  assert_int_equal(end, SOCKIO_EOF);
+  assert_int_equal(evbuffer_get_length(f->buf), 10);
+}
+
+static void test_read_reports_a_reset(void **state) {
+  fixture_t *f = *state;
+  /* A peer that closes with our bytes unread resets the connection. */
+  test_write_all(f->fds[0], (const uint8_t *)"unread", 6);
+  close(f->fds[1]);
+  f->fds[1] = -1;
+  sockio_end_t end;
+  errno = 0;
+  assert_int_equal(sockio_read(f->buf, f->fds[0], 100, &end), 0);
+  assert_int_equal(end, SOCKIO_ERROR);
+  assert_int_equal(errno, ECONNRESET);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_reads_all_available_in_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_respects_max, setup, teardown),
       cmocka_unit_test_setup_teardown(test_nothing_to_read, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stops_at_eof, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_read_reports_why_it_stopped, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_read_reports_a_reset, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
