@@ -45,6 +45,9 @@ typedef struct client_conn {
   conn_state_t state;
   struct bufferevent *app;
   client_socks_t socks; /* SOCKS listeners: the handshake and its outcome */
+  /* The handshake's one deadline: a read timeout would restart with every
+   * byte, and a client sending one byte a minute would never meet it. */
+  struct event *deadline;
   dial_t *dial;
   relay_t *relay;
   char peer[ADDR_TEXT_MAX]; /* already scrubbed unless unsafe logging */
@@ -82,6 +85,8 @@ static void conn_unlink(client_conn_t *cc) {
 static void conn_free(client_conn_t *cc) {
   client_t *c = cc->client;
   conn_unlink(cc);
+  if (cc->deadline)
+    event_free(cc->deadline);
   client_socks_clear(&cc->socks);
   free(cc);
   if (c->limit.open == 0 && c->opts.on_idle)
@@ -143,7 +148,6 @@ static void on_dialed(void *ctx, struct bufferevent *wire, int err) {
   }
   conn_reply_dialed(cc, local.ss_family ? (struct sockaddr *)&local : NULL, 0);
   client_socks_clear(&cc->socks); /* the codec has what it needs */
-  bufferevent_set_timeouts(cc->app, NULL, NULL);
   struct bufferevent *app = cc->app;
   cc->app = NULL;
   cc->state = CONN_RELAYING;
@@ -158,6 +162,10 @@ static void conn_dial(client_conn_t *cc, const addr_endpoint_t *dest) {
   /* Stop reading: bytes the application sends before our reply stay
    * buffered and reach the server once the relay starts. */
   bufferevent_disable(cc->app, EV_READ);
+  if (cc->deadline) {
+    event_free(cc->deadline); /* the dial has its own */
+    cc->deadline = NULL;
+  }
   cc->state = CONN_DIALING;
   dial_opts_t dopts = {
       .bind_v4 = c->opts.bind_v4,
@@ -195,15 +203,16 @@ static void on_app_event(struct bufferevent *bev, short what, void *arg) {
     dial_cancel(cc->dial);
     cc->dial = NULL;
   }
-  if ((what & BEV_EVENT_TIMEOUT) && cc->state == CONN_HANDSHAKE) {
-    log_info("client %s: SOCKS handshake timed out", cc->peer);
-    client_socks_reply_timeout(&cc->socks, bufferevent_get_output(bev));
-    conn_close(cc);
-    return;
-  }
   bufferevent_free(cc->app);
   cc->app = NULL;
   conn_free(cc);
+}
+
+static void on_handshake_deadline(evutil_socket_t fd, short what, void *arg) {
+  client_conn_t *cc = arg;
+  log_info("client %s: SOCKS handshake timed out", cc->peer);
+  client_socks_reply_timeout(&cc->socks, bufferevent_get_output(cc->app));
+  conn_close(cc);
 }
 
 static void on_accept(void *arg, int fd, const struct sockaddr *sa) {
@@ -238,8 +247,17 @@ static void on_accept(void *arg, int fd, const struct sockaddr *sa) {
   }
   client_socks_init(&cc->socks, cl->transport, cl->args, c->opts.json_limit);
   cc->state = CONN_HANDSHAKE;
-  struct timeval limit = {c->opts.handshake_timeout_s, 0};
-  bufferevent_set_timeouts(bev, c->opts.handshake_timeout_s ? &limit : NULL, NULL);
+  if (c->opts.handshake_timeout_s) {
+    struct timeval limit = {c->opts.handshake_timeout_s, 0};
+    cc->deadline = evtimer_new(c->base, on_handshake_deadline, cc);
+    if (!cc->deadline || evtimer_add(cc->deadline, &limit) != 0) {
+      log_error("client: out of memory accepting a connection");
+      bufferevent_free(cc->app);
+      cc->app = NULL;
+      conn_free(cc);
+      return;
+    }
+  }
   bufferevent_setcb(bev, on_app_read, NULL, on_app_event, cc);
   bufferevent_enable(bev, EV_READ | EV_WRITE);
 }

@@ -123,6 +123,7 @@ static client_socks_result_t step_userpass(client_socks_t *hs, struct evbuffer *
   kvlist_t *args = NULL;
   char err[192];
   if (r == SOCKS5_ERROR) {
+    sodium_memzero(&up, sizeof up);
     snprintf(hs->why, sizeof hs->why, "bad RFC 1929 sub-negotiation");
     socks5_write_userpass_status(out, SOCKS5_USERPASS_FAILURE);
     hs->state = CSOCKS_READY;
@@ -202,6 +203,7 @@ static client_socks_result_t step_request4(client_socks_t *hs, struct evbuffer *
     return fail4(hs, out);
   }
   if (req.cmd != SOCKS4_CMD_CONNECT) {
+    sodium_memzero(req.userid, sizeof req.userid);
     snprintf(hs->why, sizeof hs->why, "SOCKS4 command 0x%02x not supported", req.cmd);
     return fail4(hs, out);
   }

@@ -6,6 +6,7 @@
  * that STYLE.md allows), so callers never see a half-built list. */
 #include "lib/kvlist.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +44,21 @@ kvlist_t *kvlist_new(void) {
   return xcalloc(1, sizeof(kvlist_t));
 }
 
+/* Values may be secrets (a Shadowsocks password, say): wiped before
+ * they return to the allocator. */
+static void kv_free_value(char *v) {
+  if (v) {
+    sodium_memzero(v, strlen(v));
+    free(v);
+  }
+}
+
 void kvlist_free(kvlist_t *l) {
   if (!l)
     return;
   for (size_t i = 0; i < l->n; i++) {
     free(l->items[i].key);
-    free(l->items[i].value);
+    kv_free_value(l->items[i].value);
   }
   free(l->items);
   free(l);
@@ -71,7 +81,7 @@ void kvlist_set(kvlist_t *l, const char *key, const char *value) {
   }
   /* Copy first: value may point into the string being replaced. */
   char *v = kvlist_strdup(value);
-  free(kv->value);
+  kv_free_value(kv->value);
   kv->value = v;
 }
 

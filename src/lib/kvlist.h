@@ -3,7 +3,8 @@
  * Used for transport options (TOR_PT_SERVER_TRANSPORT_OPTIONS, -options,
  * -optionsFile), per-connection client arguments and SMETHOD ARGS. Keys are
  * unique within a list: kvlist_add refuses a duplicate, kvlist_set replaces.
- * The list owns copies of every string it holds. */
+ * The list owns copies of every string it holds, and wipes each value
+ * before freeing it (values may be secrets). */
 #ifndef PTD_LIB_KVLIST_H
 #define PTD_LIB_KVLIST_H
 

@@ -7,7 +7,8 @@
  * reading and dropping until the peer's EOF or a short linger, then free.
  *
  * The connections in this state belong to nobody else, so this module
- * keeps them, and frees what is left at shutdown. */
+ * keeps them, each with a fixed deadline (12 s at most, however the peer
+ * behaves), at most 256 at once, and frees what is left at shutdown. */
 #ifndef PTD_NET_CLOSING_H
 #define PTD_NET_CLOSING_H
 

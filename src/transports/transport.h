@@ -75,7 +75,9 @@ typedef struct transport_ops {
 
   /* Client: checks per-connection arguments (SOCKS 0x09 JSON, RFC 1929
    * k=v;k=v, or -options) and returns 0, or -1 with err naming the key
-   * that is wrong or missing (SOCKS reply 0x13). */
+   * that is wrong or missing (SOCKS reply 0x13). Keys come from the
+   * application: quote them with quote_text() (lib/quote.h), and never
+   * repeat a value (it may be a secret). */
   int (*client_args_check)(const kvlist_t *args, char *err, size_t errlen);
   /* Client: a codec for one outgoing connection. */
   codec_t *(*client_codec_new)(const kvlist_t *args, char *err, size_t errlen);

@@ -121,6 +121,14 @@ class Socks5MethodTest(SocksTestBase):
                         self.client_log())
         self.assertNotIn("blue", self.client_log(), "an argument value reached the log")
 
+    def test_key_cannot_forge_a_log_line(self):
+        body = json.dumps({"x\nforged line": "v"}).encode()
+        self.assertEqual(self.json_block_reply(struct.pack("!I", len(body)) + body), 0x13)
+        self.assertTrue(self.wait_log("forged line"), self.client_log())
+        self.assertFalse(any(l.startswith("forged line") for l in self.client_log().splitlines()),
+                         self.client_log())
+        self.assertIn("\\x0aforged line", self.client_log())
+
     def test_json_over_the_default_limit_is_0x10(self):
         # Decided on the length alone: no body follows.
         self.assertEqual(self.json_block_reply(struct.pack("!I", 65537), request=False), 0x10)
@@ -225,6 +233,45 @@ class SocksTimeoutTest(SocksTestBase):
         s.sendall(struct.pack("!I", 101))
         self.assertEqual(recv_exact(s, 2), b"\x05\x10")
         self.assertTrue(wait_closed(s, tmo(10)))
+
+    def test_dripping_client_meets_the_deadline(self):
+        # One byte at a time, faster than the timeout: the deadline counts
+        # from the accept, not from the last byte.
+        s = self.connect(self.caddr, timeout=tmo(30))
+        self.assertEqual(socks5_greet(s, (9,)), 9)
+        s.sendall(struct.pack("!I", 60))
+        got = b""
+        for _ in range(50):  # never the whole 60-byte block
+            s.sendall(b" ")
+            s.settimeout(0.3)
+            try:
+                got = s.recv(2)
+            except socket.timeout:
+                continue
+            break
+        self.assertEqual(got, b"\x05\x11", "the handshake outlived its deadline")
+
+    def test_refused_client_that_keeps_sending_is_closed(self):
+        # After a failure reply the socket lingers for the peer's EOF, but
+        # for a bounded time whatever the peer sends.
+        s = self.connect(self.caddr, timeout=tmo(30))
+        self.assertEqual(socks5_greet(s, (9,)), 9)
+        s.sendall(struct.pack("!I", 101))
+        self.assertEqual(recv_exact(s, 2), b"\x05\x10")
+        closed = False
+        for _ in range(int(tmo(30) / 0.1)):
+            try:
+                s.sendall(b"x" * 100)
+                s.settimeout(0.1)
+                if s.recv(100) == b"":
+                    closed = True
+                    break
+            except socket.timeout:
+                continue
+            except OSError:
+                closed = True
+                break
+        self.assertTrue(closed, "a refused client kept its socket by sending")
 
     def test_silent_client_is_closed(self):
         s = self.connect(self.caddr, timeout=tmo(30))

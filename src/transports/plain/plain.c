@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "lib/quote.h"
 #include "transports/transport.h"
 
 typedef struct plain_codec {
@@ -51,8 +52,9 @@ static codec_t *plain_codec_new(void) {
 /* plain takes no arguments; naming the first one tells the user which. */
 static int plain_args_check(const kvlist_t *args, char *err, size_t errlen) {
   if (args && args->n > 0) {
-    snprintf(err, errlen, "plain takes no arguments: unexpected key \"%s\"",
-             args->items[0].key);
+    char q[QUOTE_MAX];
+    snprintf(err, errlen, "plain takes no arguments: unexpected key %s",
+             quote_text(args->items[0].key, q, sizeof q));
     return -1;
   }
   return 0;
