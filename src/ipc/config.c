@@ -13,7 +13,6 @@
  * (its failure is a PROXY-ERROR, not an ENV-ERROR). */
 #include "ipc/config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -713,20 +712,8 @@ static int config_outbound(const ipc_setting_t *slot, int family, addr_endpoint_
              family == AF_INET ? "IPv4" : "IPv6");
     return -1;
   }
-  memset(out, 0, sizeof *out);
-  out->family = family;
-  out->salen = len;
-  out->sa = ss;
-  out->port = 0;
-  if (family == AF_INET) {
-    struct sockaddr_in *sin = (struct sockaddr_in *)&out->sa;
-    sin->sin_port = 0;
-    inet_ntop(AF_INET, &sin->sin_addr, out->host, sizeof out->host);
-  } else {
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->sa;
-    sin6->sin6_port = 0;
-    inet_ntop(AF_INET6, &sin6->sin6_addr, out->host, sizeof out->host);
-  }
+  /* addr_parse_ip leaves the port 0, which is what a source address wants. */
+  addr_endpoint_from_sockaddr(out, (const struct sockaddr *)&ss);
   *has = true;
   return 0;
 }

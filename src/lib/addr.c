@@ -281,6 +281,26 @@ void addr_format(const struct sockaddr *sa, char out[static ADDR_TEXT_MAX]) {
   snprintf(out, ADDR_TEXT_MAX, "%s", "<unknown address>");
 }
 
+void addr_endpoint_from_sockaddr(addr_endpoint_t *ep, const struct sockaddr *sa) {
+  memset(ep, 0, sizeof *ep);
+  ep->family = AF_UNSPEC;
+  if (sa && sa->sa_family == AF_INET) {
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+    memcpy(&ep->sa, sin, sizeof *sin);
+    ep->salen = sizeof *sin;
+    ep->port = ntohs(sin->sin_port);
+    inet_ntop(AF_INET, &sin->sin_addr, ep->host, sizeof ep->host);
+    ep->family = AF_INET;
+  } else if (sa && sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+    memcpy(&ep->sa, sin6, sizeof *sin6);
+    ep->salen = sizeof *sin6;
+    ep->port = ntohs(sin6->sin6_port);
+    inet_ntop(AF_INET6, &sin6->sin6_addr, ep->host, sizeof ep->host);
+    ep->family = AF_INET6;
+  }
+}
+
 bool addr_is_loopback(const struct sockaddr *sa) {
   if (!sa)
     return false;

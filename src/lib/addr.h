@@ -41,6 +41,10 @@ int addr_parse_ip(const char *text, struct sockaddr_storage *ss, socklen_t *len)
 int addr_parse_port(const char *text, bool allow_zero, uint16_t *port);
 /* Formats an IPv4/IPv6 socket address as "1.2.3.4:5" or "[::1]:5". */
 void addr_format(const struct sockaddr *sa, char out[static ADDR_TEXT_MAX]);
+/* Fills all of ep (family, sa, salen, port, and the literal's text in
+ * host) from an IPv4 or IPv6 socket address. Any other family gives a
+ * zeroed ep with family AF_UNSPEC and an empty host. */
+void addr_endpoint_from_sockaddr(addr_endpoint_t *ep, const struct sockaddr *sa);
 bool addr_is_loopback(const struct sockaddr *sa);
 
 #endif

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/evbuf.h"
+
 /* The server's list is distinct values 1..255 and a 0: anything longer
  * without its 0 is not an ExtORPort. */
 #define EXTORPORT_AUTH_TYPES_MAX 256
@@ -97,23 +99,20 @@ static extorport_result_t extorport_finish(extorport_client_t *c, extorport_resu
 /* Copies exactly len bytes from the front of in into buf if that many
  * are there. Returns 0, or -1 when fewer have arrived. */
 static int extorport_peek_exact(struct evbuffer *in, uint8_t *buf, size_t len) {
-  if (evbuffer_get_length(in) < len)
-    return -1;
-  return evbuffer_copyout(in, buf, len) == (ev_ssize_t)len ? 0 : -1;
+  size_t have;
+  return evbuf_peek(in, buf, len, &have) == 0 && have == len ? 0 : -1;
 }
 
 static extorport_result_t extorport_auth_types(extorport_client_t *c, struct evbuffer *in,
                                                struct evbuffer *out) {
   uint8_t buf[EXTORPORT_AUTH_TYPES_MAX];
-  size_t have = evbuffer_get_length(in);
-  if (have > sizeof buf)
-    have = sizeof buf;
-  if (have == 0)
-    return EXTORPORT_MORE;
-  if (evbuffer_copyout(in, buf, have) != (ev_ssize_t)have) {
+  size_t have;
+  if (evbuf_peek(in, buf, sizeof buf, &have) != 0) {
     snprintf(c->why, sizeof c->why, "cannot read the ExtORPort's auth types");
     return extorport_finish(c, EXTORPORT_FAILED);
   }
+  if (have == 0)
+    return EXTORPORT_MORE;
   const uint8_t *end = memchr(buf, EXTORPORT_AUTH_END, have);
   if (!end) {
     if (have < sizeof buf)

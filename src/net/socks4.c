@@ -13,6 +13,7 @@
 
 #include <event2/buffer.h>
 
+#include "lib/evbuf.h"
 #include "net/socks5.h"
 
 /* Request: VN CD DSTPORT(2) DSTIP(4), then the NUL-terminated fields. */
@@ -48,10 +49,8 @@ static int socks4_field_end(const uint8_t *buf, size_t have, size_t off, size_t 
 
 socks4_result_t socks4_read_request(struct evbuffer *in, socks4_request_t *req) {
   uint8_t buf[SOCKS4_REQ_MAX_LEN];
-  size_t have = evbuffer_get_length(in);
-  if (have > sizeof buf)
-    have = sizeof buf;
-  if (have > 0 && evbuffer_copyout(in, buf, have) != (ev_ssize_t)have)
+  size_t have;
+  if (evbuf_peek(in, buf, sizeof buf, &have) != 0)
     return SOCKS4_ERROR;
   if (have > SOCKS4_OFF_VN && buf[SOCKS4_OFF_VN] != SOCKS4_VERSION)
     return SOCKS4_ERROR;

@@ -24,7 +24,9 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <sodium.h>
 
+#include "lib/evbuf.h"
 #include "lib/xalloc.h"
 
 /* Greeting: VER NMETHODS METHODS[NMETHODS]. */
@@ -61,21 +63,6 @@
 /* Reply: VER REP RSV ATYP BND.ADDR BND.PORT, with at most an IPv6 address. */
 #define SOCKS5_REPLY_MAX_LEN (SOCKS5_REQ_HDR_LEN + SOCKS5_IPV6_LEN + SOCKS5_PORT_LEN)
 
-/* Copies up to cap bytes from the front of in without draining it, and
- * their count to *have. Returns 0, or -1 if the buffer cannot be read. */
-static int socks5_peek(struct evbuffer *in, uint8_t *buf, size_t cap, size_t *have) {
-  size_t len = evbuffer_get_length(in);
-  size_t want = len < cap ? len : cap;
-  *have = 0;
-  if (want == 0)
-    return 0;
-  ev_ssize_t got = evbuffer_copyout(in, buf, want);
-  if (got < 0)
-    return -1;
-  *have = (size_t)got;
-  return 0;
-}
-
 /* Removes a fully parsed message of len bytes. Returns 0 or -1. */
 static int socks5_consume(struct evbuffer *in, size_t len) {
   return evbuffer_drain(in, len) == 0 ? 0 : -1;
@@ -84,7 +71,7 @@ static int socks5_consume(struct evbuffer *in, size_t len) {
 socks5_result_t socks5_read_greeting(struct evbuffer *in, socks5_greeting_t *out) {
   uint8_t buf[SOCKS5_GREETING_MAX_LEN];
   size_t have;
-  if (socks5_peek(in, buf, sizeof buf, &have) != 0)
+  if (evbuf_peek(in, buf, sizeof buf, &have) != 0)
     return SOCKS5_ERROR;
   /* Refuse a wrong version on its first byte: it is not SOCKS5 at all. */
   if (have >= 1 && buf[0] != SOCKS5_VERSION)
@@ -125,28 +112,35 @@ void socks5_write_method(struct evbuffer *out, uint8_t method) {
   evbuffer_add(out, msg, sizeof msg);
 }
 
+/* Reads the request into a stack copy that holds the credentials (PT
+ * arguments, which may be secrets), so every return path wipes it. */
 socks5_result_t socks5_read_userpass(struct evbuffer *in, socks5_userpass_t *out) {
   uint8_t buf[SOCKS5_USERPASS_MAX_LEN];
   size_t have;
-  if (socks5_peek(in, buf, sizeof buf, &have) != 0)
-    return SOCKS5_ERROR;
+  socks5_result_t r = SOCKS5_ERROR;
+  if (evbuf_peek(in, buf, sizeof buf, &have) != 0)
+    goto done;
   if (have > SOCKS5_USERPASS_OFF_VER && buf[SOCKS5_USERPASS_OFF_VER] != SOCKS5_USERPASS_VERSION)
-    return SOCKS5_ERROR;
+    goto done;
+  r = SOCKS5_NEED_MORE;
   if (have < SOCKS5_USERPASS_HDR_LEN)
-    return SOCKS5_NEED_MORE;
+    goto done;
   size_t ulen = buf[SOCKS5_USERPASS_OFF_ULEN];
   size_t plen_off = SOCKS5_USERPASS_HDR_LEN + ulen;
   if (have <= plen_off)
-    return SOCKS5_NEED_MORE;
+    goto done;
   size_t plen = buf[plen_off];
   size_t total = plen_off + SOCKS5_USERPASS_PLEN_LEN + plen;
   if (have < total)
-    return SOCKS5_NEED_MORE;
+    goto done;
   memcpy(out->uname, buf + SOCKS5_USERPASS_HDR_LEN, ulen);
   out->ulen = ulen;
   memcpy(out->passwd, buf + plen_off + SOCKS5_USERPASS_PLEN_LEN, plen);
   out->plen = plen;
-  return socks5_consume(in, total) == 0 ? SOCKS5_OK : SOCKS5_ERROR;
+  r = socks5_consume(in, total) == 0 ? SOCKS5_OK : SOCKS5_ERROR;
+done:
+  sodium_memzero(buf, sizeof buf);
+  return r;
 }
 
 void socks5_write_userpass_status(struct evbuffer *out, uint8_t status) {
@@ -159,7 +153,7 @@ socks5_result_t socks5_read_json_block(struct evbuffer *in, size_t limit, char *
   uint8_t hdr[SOCKS5_JSON_LEN_LEN];
   *reply = SOCKS5_REP_GENERAL_FAILURE;
   size_t have;
-  if (socks5_peek(in, hdr, sizeof hdr, &have) != 0)
+  if (evbuf_peek(in, hdr, sizeof hdr, &have) != 0)
     return SOCKS5_ERROR;
   if (have < sizeof hdr)
     return SOCKS5_NEED_MORE;
@@ -215,24 +209,20 @@ static int socks5_addr_field_len(uint8_t atyp, const uint8_t *buf, size_t have,
 
 void socks5_endpoint_from_ip(addr_endpoint_t *dest, int family, const uint8_t *addr,
                              uint16_t port) {
-  memset(dest, 0, sizeof *dest);
-  dest->port = port;
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
   if (family == AF_INET) {
-    struct sockaddr_in *sin = (struct sockaddr_in *)&dest->sa;
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     sin->sin_family = AF_INET;
     sin->sin_port = htons(port);
     memcpy(&sin->sin_addr, addr, SOCKS5_IPV4_LEN);
-    dest->salen = sizeof *sin;
-    inet_ntop(AF_INET, &sin->sin_addr, dest->host, sizeof dest->host);
   } else {
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&dest->sa;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
     sin6->sin6_family = AF_INET6;
     sin6->sin6_port = htons(port);
     memcpy(&sin6->sin6_addr, addr, SOCKS5_IPV6_LEN);
-    dest->salen = sizeof *sin6;
-    inet_ntop(AF_INET6, &sin6->sin6_addr, dest->host, sizeof dest->host);
   }
-  dest->family = family;
+  addr_endpoint_from_sockaddr(dest, (const struct sockaddr *)&ss);
 }
 
 /* Fills dest from a domain name of len bytes. Returns -1 if the name is
@@ -293,7 +283,7 @@ socks5_result_t socks5_read_request(struct evbuffer *in, socks5_request_t *req,
   uint8_t buf[SOCKS5_REQ_MAX_LEN];
   *reply = SOCKS5_REP_GENERAL_FAILURE;
   size_t have;
-  if (socks5_peek(in, buf, sizeof buf, &have) != 0)
+  if (evbuf_peek(in, buf, sizeof buf, &have) != 0)
     return SOCKS5_ERROR;
   if (socks5_check_request_header(buf, have, reply) != 0)
     return SOCKS5_ERROR;

@@ -9,6 +9,8 @@
 #include <event2/buffer.h>
 #include <sodium.h>
 
+#include "lib/evbuf.h"
+
 /* RFC 3986 "unreserved": every DNS name fits, and none of these bytes can
  * end a request line, start a header, or change an authority's meaning. */
 static bool upstream_name_char_ok(unsigned char c) {
@@ -33,12 +35,10 @@ int upstream_check_dest(upstream_type_t type, const addr_endpoint_t *dest) {
 }
 
 size_t upstream_peek(struct evbuffer *in, uint8_t *buf, size_t cap) {
-  size_t have = evbuffer_get_length(in);
-  size_t want = have < cap ? have : cap;
-  if (want == 0)
-    return 0;
-  ev_ssize_t got = evbuffer_copyout(in, buf, want);
-  return got > 0 ? (size_t)got : 0;
+  size_t have;
+  /* A failed read leaves have 0: "nothing yet", as callers expect. */
+  (void)evbuf_peek(in, buf, cap, &have);
+  return have;
 }
 
 typedef struct upstream_secret {

@@ -84,7 +84,9 @@ int upstream_http_status_errno(int status);
 
 /* ---- shared by the codec files ---- */
 
-/* Copies up to cap bytes from the front of in without draining it. */
+/* lib/evbuf_peek for the upstream readers: up to cap bytes from the
+ * front of in, not drained; a buffer that cannot be read counts as no
+ * bytes yet, so every reader answers it the same way. */
 size_t upstream_peek(struct evbuffer *in, uint8_t *buf, size_t cap);
 /* Appends a message holding a secret: the bytes are added by reference to
  * a private copy that is wiped and freed when the buffer is done with it.

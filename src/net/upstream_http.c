@@ -10,9 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <event2/buffer.h>
 #include <sodium.h>
 
@@ -40,16 +37,10 @@
 /* Writes the authority ("host:port", IPv6 in brackets) for dest. */
 static void upstream_http_authority(const addr_endpoint_t *dest,
                                     char out[static UPSTREAM_HTTP_AUTHORITY_MAX]) {
-  char ip[INET6_ADDRSTRLEN] = "";
-  if (dest->family == AF_INET) {
-    inet_ntop(AF_INET, &((const struct sockaddr_in *)&dest->sa)->sin_addr, ip, sizeof ip);
-    snprintf(out, UPSTREAM_HTTP_AUTHORITY_MAX, "%s:%u", ip, (unsigned)dest->port);
-  } else if (dest->family == AF_INET6) {
-    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&dest->sa)->sin6_addr, ip, sizeof ip);
-    snprintf(out, UPSTREAM_HTTP_AUTHORITY_MAX, "[%s]:%u", ip, (unsigned)dest->port);
-  } else {
+  if (dest->family == AF_INET || dest->family == AF_INET6)
+    addr_format((const struct sockaddr *)&dest->sa, out);
+  else
     snprintf(out, UPSTREAM_HTTP_AUTHORITY_MAX, "%s:%u", dest->host, (unsigned)dest->port);
-  }
 }
 
 /* Appends "Proxy-Authorization: Basic ...\r\n" to req[*n..cap). */

@@ -264,6 +264,46 @@ static void test_format(void **state) {
   assert_string_equal(out, "<unknown address>");
 }
 
+/* Every field comes from the socket address alone, whatever ep held
+ * before, and host is inet_ntop's canonical text (lower case, "::"). */
+static void test_endpoint_from_sockaddr(void **state) {
+  static const struct {
+    const char *text, *host;
+    uint16_t port;
+    int family;
+    socklen_t salen;
+  } cases[] = {
+      {"1.2.3.4:80", "1.2.3.4", 80, AF_INET, sizeof(struct sockaddr_in)},
+      {"0.0.0.0:0", "0.0.0.0", 0, AF_INET, sizeof(struct sockaddr_in)},
+      {"[2001:DB8:0:0:0:0:0:1]:65535", "2001:db8::1", 65535, AF_INET6,
+       sizeof(struct sockaddr_in6)},
+      {"[::ffff:1.2.3.4]:9", "::ffff:1.2.3.4", 9, AF_INET6, sizeof(struct sockaddr_in6)},
+  };
+  addr_endpoint_t parsed, ep;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    assert_int_equal(addr_parse_endpoint(cases[i].text, ADDR_ALLOW_PORT0, &parsed, NULL, 0), 0);
+    memset(&ep, 0xAA, sizeof ep);
+    addr_endpoint_from_sockaddr(&ep, (const struct sockaddr *)&parsed.sa);
+    assert_int_equal(ep.family, cases[i].family);
+    assert_int_equal(ep.port, cases[i].port);
+    assert_int_equal(ep.salen, cases[i].salen);
+    assert_memory_equal(&ep.sa, &parsed.sa, sizeof ep.sa);
+    assert_string_equal(ep.host, cases[i].host);
+  }
+  struct sockaddr other;
+  memset(&other, 0, sizeof other);
+  other.sa_family = AF_UNIX;
+  const struct sockaddr *not_ip[] = {&other, NULL};
+  for (size_t i = 0; i < sizeof not_ip / sizeof not_ip[0]; i++) {
+    memset(&ep, 0xAA, sizeof ep);
+    addr_endpoint_from_sockaddr(&ep, not_ip[i]);
+    assert_int_equal(ep.family, AF_UNSPEC);
+    assert_int_equal(ep.port, 0);
+    assert_int_equal(ep.salen, 0);
+    assert_string_equal(ep.host, "");
+  }
+}
+
 static bool loopback(const char *ip) {
   struct sockaddr_storage ss;
   socklen_t len;
@@ -300,6 +340,7 @@ int main(void) {
       cmocka_unit_test(test_name_lengths),  cmocka_unit_test(test_err_may_be_null),
       cmocka_unit_test(test_parse_port),    cmocka_unit_test(test_parse_ip),
       cmocka_unit_test(test_format),        cmocka_unit_test(test_loopback),
+      cmocka_unit_test(test_endpoint_from_sockaddr),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
