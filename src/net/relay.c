@@ -184,8 +184,12 @@ static void read_more(relay_side_t *s) {
 
 static void on_read(struct bufferevent *bev, void *arg) {
   relay_side_t *s = arg;
+  size_t got = evbuffer_get_length(bufferevent_get_input(bev));
   move_input(s);
-  read_more(s);
+  /* A read shorter than libevent's cap emptied the socket: another
+   * readv() would only say EAGAIN. */
+  if (got >= (size_t)bufferevent_get_max_single_read(bev))
+    read_more(s);
 }
 
 static void on_write(struct bufferevent *bev, void *arg) {
