@@ -92,6 +92,22 @@ def read_text(path, default="unknown"):
 # Processes
 # --------------------------------------------------------------------------
 
+def start_ptd(role, method, tag, binary, env, tmp, children):
+    """Starts a ptdispatch; waits for its plain METHOD line and METHODS DONE.
+    Returns (child, address text)."""
+    child = Child("ptd-%s-%s" % (role, tag), [binary], env, tmp)
+    children.append(child)
+    line = child.wait_line(lambda l: l.startswith((method + " plain ", method + "S DONE")) or
+                           "-ERROR" in l.split(" ", 1)[0], START_TIMEOUT)
+    if not line.startswith(method + " plain "):
+        raise BenchError("%s ptdispatch did not start: %s\n%s" % (role, line, child.describe()))
+    parts = line.split()
+    if method == "CMETHOD" and parts[2] != "socks5":
+        raise BenchError("client ptdispatch did not offer socks5: %s" % line)
+    child.wait_line(lambda l: l == method + "S DONE", START_TIMEOUT)
+    return child, parts[3] if method == "CMETHOD" else parts[2]
+
+
 class Child:
     """A long-running process we started: tracked by PID, stdout lines
     collected by a thread, stderr to a file, stopped by closing stdin."""
@@ -186,30 +202,16 @@ class Pair:
             "TOR_PT_STATE_LOCATION": os.path.join(tmp, tag, "state-server"),
             "TOR_PT_EXIT_ON_STDIN_CLOSE": "1",
         }
-        self.server = Child("ptd-server-" + tag, [binary], senv, tmp)
-        children.append(self.server)
-        line = self.server.wait_line(lambda l: l.startswith(("SMETHOD plain ", "SMETHODS DONE")) or
-                                     "-ERROR" in l.split(" ", 1)[0], START_TIMEOUT)
-        if not line.startswith("SMETHOD plain "):
-            raise BenchError("server ptdispatch did not start: %s\n%s"
-                             % (line, self.server.describe()))
-        self.server_addr = line.split()[2]
-        self.server.wait_line(lambda l: l == "SMETHODS DONE", START_TIMEOUT)
+        self.server, self.server_addr = start_ptd("server", "SMETHOD", tag, binary, senv, tmp,
+                                                  children)
         cenv = {
             "TOR_PT_MANAGED_TRANSPORT_VER": "1",
             "TOR_PT_CLIENT_TRANSPORTS": "plain",
             "TOR_PT_STATE_LOCATION": os.path.join(tmp, tag, "state-client"),
             "TOR_PT_EXIT_ON_STDIN_CLOSE": "1",
         }
-        self.client = Child("ptd-client-" + tag, [binary], cenv, tmp)
-        children.append(self.client)
-        line = self.client.wait_line(lambda l: l.startswith(("CMETHOD plain ", "CMETHODS DONE")) or
-                                     "-ERROR" in l.split(" ", 1)[0], START_TIMEOUT)
-        if not line.startswith("CMETHOD plain socks5 "):
-            raise BenchError("client ptdispatch did not start: %s\n%s"
-                             % (line, self.client.describe()))
-        self.socks_addr = line.split()[3]
-        self.client.wait_line(lambda l: l == "CMETHODS DONE", START_TIMEOUT)
+        self.client, self.socks_addr = start_ptd("client", "CMETHOD", tag, binary, cenv, tmp,
+                                                 children)
 
     def procs(self):
         return [self.client, self.server]
