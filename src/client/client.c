@@ -1,8 +1,10 @@
 /* client: see client.h.
  *
  * Per connection: HANDSHAKE (SOCKS listeners only) -> DIALING ->
- * RELAYING. Until RELAYING the connection owns the application
- * bufferevent; from then on the relay owns both sides and the connection
+ * TRANSPORT (transports with a handshake of their own: the SOCKS reply
+ * waits for it, so the application learns of a refused or failed
+ * handshake as a failed CONNECT) -> RELAYING. Until RELAYING the
+ * connection owns the application bufferevent; from then on the relay owns both sides and the connection
  * only keeps the relay handle, so client_free() can abort it.
  *
  * The connection limit holds every listener (new connections wait in the
@@ -37,7 +39,7 @@ typedef struct client_listener {
   struct client_listener *next;
 } client_listener_t;
 
-typedef enum { CONN_HANDSHAKE, CONN_DIALING, CONN_RELAYING } conn_state_t;
+typedef enum { CONN_HANDSHAKE, CONN_DIALING, CONN_TRANSPORT, CONN_RELAYING } conn_state_t;
 
 typedef struct client_conn {
   client_t *client;
@@ -49,6 +51,8 @@ typedef struct client_conn {
    * byte, and a client sending one byte a minute would never meet it. */
   struct event *deadline;
   dial_t *dial;
+  struct bufferevent *stream;    /* the transport's, while its handshake runs */
+  struct sockaddr_storage local; /* our end toward the server, for the reply */
   relay_t *relay;
   char peer[ADDR_TEXT_MAX]; /* already scrubbed unless unsafe logging */
   struct client_conn *prev, *next;
@@ -117,6 +121,70 @@ static const kvlist_t *conn_args(const client_conn_t *cc) {
   return cc->listener->kind == CLIENT_LISTEN_SOCKS ? cc->socks.args : cc->listener->args;
 }
 
+/* The stream to the server is ready for the application's bytes. */
+static void conn_relay(client_conn_t *cc, struct bufferevent *stream) {
+  const transport_ops_t *t = cc->listener->transport;
+  conn_reply_dialed(cc, cc->local.ss_family ? (struct sockaddr *)&cc->local : NULL, 0);
+  client_socks_clear(&cc->socks); /* the codec has what it needs */
+  struct bufferevent *app = cc->app;
+  cc->app = NULL;
+  cc->state = CONN_RELAYING;
+  log_debug("client %s: connected through %s", cc->peer, t->name);
+  cc->relay = relay_start(app, stream, cc->client->opts.idle_timeout_s, on_relay_done, cc);
+  if (!cc->relay)
+    conn_free(cc);
+}
+
+/* Ends a connection whose transport handshake did not complete. */
+static void conn_transport_failed(client_conn_t *cc, int err) {
+  bufferevent_free(cc->stream);
+  cc->stream = NULL;
+  conn_reply_dialed(cc, NULL, err);
+  conn_close(cc);
+}
+
+static void on_transport_event(struct bufferevent *bev, short what, void *arg) {
+  client_conn_t *cc = arg;
+  const char *name = cc->listener->transport->name;
+  if (what & BEV_EVENT_CONNECTED) {
+    event_free(cc->deadline);
+    cc->deadline = NULL;
+    struct bufferevent *stream = cc->stream;
+    cc->stream = NULL;
+    conn_relay(cc, stream);
+    return;
+  }
+  log_info("client %s: %s handshake failed: %s", cc->peer, name,
+           (what & BEV_EVENT_EOF) ? "the server closed the connection"
+                                  : "the server's reply is not valid");
+  conn_transport_failed(cc, EPROTO);
+}
+
+static void on_transport_deadline(evutil_socket_t fd, short what, void *arg) {
+  client_conn_t *cc = arg;
+  log_info("client %s: %s handshake timed out", cc->peer, cc->listener->transport->name);
+  conn_transport_failed(cc, ETIMEDOUT);
+}
+
+/* Lets the codec run its handshake before anything is promised to the
+ * application. */
+static void conn_await_transport(client_conn_t *cc, struct bufferevent *stream) {
+  client_t *c = cc->client;
+  cc->stream = stream;
+  cc->state = CONN_TRANSPORT;
+  if (c->opts.handshake_timeout_s) {
+    struct timeval limit = {c->opts.handshake_timeout_s, 0};
+    cc->deadline = evtimer_new(c->base, on_transport_deadline, cc);
+    if (!cc->deadline || evtimer_add(cc->deadline, &limit) != 0) {
+      log_error("client: out of memory connecting to the server");
+      conn_transport_failed(cc, ENOMEM);
+      return;
+    }
+  }
+  bufferevent_setcb(stream, NULL, NULL, on_transport_event, cc);
+  bufferevent_enable(stream, EV_READ | EV_WRITE);
+}
+
 static void on_dialed(void *ctx, struct bufferevent *wire, int err) {
   client_conn_t *cc = ctx;
   const transport_ops_t *t = cc->listener->transport;
@@ -127,10 +195,9 @@ static void on_dialed(void *ctx, struct bufferevent *wire, int err) {
     conn_close(cc);
     return;
   }
-  struct sockaddr_storage local;
-  socklen_t len = sizeof local;
-  if (getsockname(bufferevent_getfd(wire), (struct sockaddr *)&local, &len) != 0)
-    memset(&local, 0, sizeof local);
+  socklen_t len = sizeof cc->local;
+  if (getsockname(bufferevent_getfd(wire), (struct sockaddr *)&cc->local, &len) != 0)
+    memset(&cc->local, 0, sizeof cc->local);
   char cerr[256];
   codec_t *codec = t->client_codec_new(conn_args(cc), cerr, sizeof cerr);
   if (!codec) {
@@ -140,21 +207,18 @@ static void on_dialed(void *ctx, struct bufferevent *wire, int err) {
     conn_close(cc);
     return;
   }
-  struct bufferevent *plain = codec_stream_wrap(wire, codec);
-  if (!plain) {
+  /* Read before wrapping: an identity codec is freed by the wrap. */
+  bool handshake = codec->ops->handshake;
+  struct bufferevent *stream = codec_stream_wrap(wire, codec);
+  if (!stream) {
     conn_reply_dialed(cc, NULL, ENOMEM);
     conn_close(cc);
     return;
   }
-  conn_reply_dialed(cc, local.ss_family ? (struct sockaddr *)&local : NULL, 0);
-  client_socks_clear(&cc->socks); /* the codec has what it needs */
-  struct bufferevent *app = cc->app;
-  cc->app = NULL;
-  cc->state = CONN_RELAYING;
-  log_debug("client %s: connected through %s", cc->peer, t->name);
-  cc->relay = relay_start(app, plain, cc->client->opts.idle_timeout_s, on_relay_done, cc);
-  if (!cc->relay)
-    conn_free(cc);
+  if (handshake)
+    conn_await_transport(cc, stream);
+  else
+    conn_relay(cc, stream);
 }
 
 static void conn_dial(client_conn_t *cc, const addr_endpoint_t *dest) {
@@ -188,7 +252,10 @@ static void on_app_read(struct bufferevent *bev, void *arg) {
   case CSOCKS_MORE:
     return;
   case CSOCKS_CLOSE:
-    log_info("client %s: %s", cc->peer, cc->socks.why);
+    if (cc->socks.args_refused)
+      log_warn("client %s: %s", cc->peer, cc->socks.why);
+    else
+      log_info("client %s: %s", cc->peer, cc->socks.why);
     conn_close(cc);
     return;
   case CSOCKS_DIAL:
@@ -202,6 +269,10 @@ static void on_app_event(struct bufferevent *bev, short what, void *arg) {
   if (cc->dial) {
     dial_cancel(cc->dial);
     cc->dial = NULL;
+  }
+  if (cc->stream) {
+    bufferevent_free(cc->stream);
+    cc->stream = NULL;
   }
   bufferevent_free(cc->app);
   cc->app = NULL;
@@ -322,6 +393,8 @@ void client_free(client_t *c) {
     client_conn_t *cc = c->conns;
     if (cc->dial)
       dial_cancel(cc->dial);
+    if (cc->stream)
+      bufferevent_free(cc->stream);
     if (cc->relay)
       relay_abort(cc->relay);
     if (cc->app)

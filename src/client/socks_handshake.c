@@ -73,6 +73,7 @@ static int check_args(client_socks_t *hs) {
   if (hs->transport->client_args_check(effective_args(hs), err, sizeof err) == 0)
     return 0;
   snprintf(hs->why, sizeof hs->why, "arguments refused: %s", err);
+  hs->args_refused = true;
   return -1;
 }
 

@@ -11,6 +11,7 @@
 #ifndef PTD_CLIENT_SOCKS_HANDSHAKE_H
 #define PTD_CLIENT_SOCKS_HANDSHAKE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -46,6 +47,9 @@ typedef struct client_socks {
   kvlist_t *args;            /* the arguments for this connection, or NULL */
   addr_endpoint_t dest;
   char why[256];             /* for the caller's log line on CSOCKS_CLOSE */
+  /* The transport refused the arguments: a configuration error (a bad
+   * Bridge line, say) that an operator must see, not a client's mistake. */
+  bool args_refused;
 } client_socks_t;
 
 void client_socks_init(client_socks_t *hs, const transport_ops_t *t, const kvlist_t *base_args,

@@ -15,6 +15,8 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +137,8 @@ static int connect_one(dial_t *d, const struct sockaddr *sa, socklen_t salen) {
   evutil_socket_t fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return errno;
+  int one = 1; /* as on accepted sockets: see listener.c */
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (bind_outbound(d, fd, sa) != 0) {
     int e = errno;
     close(fd);

@@ -5,6 +5,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,10 @@ static int listen_socket(const addr_endpoint_t *ep, const char *text, char *err,
   }
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  /* Accepted sockets inherit it. Transports write whole frames and
+   * bursts, so Nagle's algorithm only adds latency (Go's peers turn it
+   * off on every connection too). */
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (ep->sa.ss_family == AF_INET6)
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   if (bind(fd, (const struct sockaddr *)&ep->sa, ep->salen) != 0 ||

@@ -34,6 +34,7 @@
 #include "lib/addr.h"
 #include "lib/sockio.h"
 #include "net/splice_relay.h"
+#include "transports/transport.h"
 
 #define RELAY_MAX_SINGLE_IO (128 * 1024)
 
@@ -115,7 +116,7 @@ static evutil_socket_t side_fd(const relay_side_t *s) { return bufferevent_getfd
 static void bottom_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info,
                            void *arg) {
   relay_side_t *s = arg;
-  if (!s->shut_pending || evbuffer_get_length(buf) != 0)
+  if (!s->shut_pending || evbuffer_get_length(buf) != 0 || codec_stream_held(s->bev) != 0)
     return;
   s->shut_pending = false;
   s->write_shut = true;
@@ -140,7 +141,9 @@ static void side_shutdown_write(relay_side_t *s) {
   if (evbuffer_get_length(bufferevent_get_output(s->bev)) != 0)
     return; /* the filter still holds bytes; write_cb calls us again */
   struct evbuffer *out = bufferevent_get_output(s->bottom);
-  if (evbuffer_get_length(out) == 0) {
+  /* A pacing codec releases what it holds into out from its timers, so
+   * waiting for out to drain also waits for that. */
+  if (evbuffer_get_length(out) == 0 && codec_stream_held(s->bev) == 0) {
     s->write_shut = true;
     shutdown(side_fd(s), SHUT_WR);
     return;

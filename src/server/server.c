@@ -1,9 +1,19 @@
 /* server: see server.h.
  *
- * Per connection: DIALING (the ORPort or the ExtORPort) -> with an
- * ExtORPort, its HANDSHAKE (SAFE_COOKIE, USERADDR, TRANSPORT, then OKAY or
- * DENY) -> RELAYING. Until RELAYING the transport stream is not read, so
- * a client's early bytes wait in the kernel and the codec.
+ * Per connection: for a transport with a handshake of its own, TRANSPORT
+ * (the codec runs its handshake; nothing else happens, so a prober never
+ * makes us touch the ORPort) -> DIALING (the ORPort or the ExtORPort) ->
+ * with an ExtORPort, its HANDSHAKE (SAFE_COOKIE, USERADDR, TRANSPORT,
+ * then OKAY or DENY) -> RELAYING. From DIALING until RELAYING the
+ * transport stream is not read, so a client's early bytes wait in the
+ * kernel and the codec.
+ *
+ * The transport handshake has one deadline, -handshakeTimeout from
+ * accept. If it passes, or the codec decides the peer is a probe
+ * (CODEC_DISCARD), the stream only reads and discards, and it is closed
+ * when the deadline plus the transport's close delay has passed: a prober
+ * learns nothing from when we hang up, and nothing is logged at the
+ * default level.
  *
  * The cookie lives in the server_t from server_use_extorport() to
  * server_free(), which wipes it. Each connection keeps the client's real
@@ -41,6 +51,9 @@ typedef struct server_conn {
   server_t *server;
   server_listener_t *listener;
   struct bufferevent *plain; /* the client's stream, decoded */
+  codec_t *codec;            /* plain's codec, while its handshake runs */
+  struct event *deadline;    /* the transport handshake's, then the close delay */
+  bool deadline_passed;
   dial_t *dial;
   extorport_conn_t *extor; /* the ExtORPort handshake in progress */
   relay_t *relay;
@@ -76,6 +89,8 @@ static void conn_free(server_conn_t *sc) {
     sc->next->prev = sc->prev;
   if (conn_limit_closed(&s->limit))
     hold_listeners(s, false);
+  if (sc->deadline)
+    event_free(sc->deadline);
   free(sc);
   if (s->limit.open == 0 && s->opts.on_idle)
     s->opts.on_idle(s->opts.ctx);
@@ -163,6 +178,75 @@ static void conn_set_useraddr(server_conn_t *sc, const struct sockaddr *sa) {
     addr_format(sa, sc->useraddr);
 }
 
+/* The transport's handshake is done, or there is none: on to the ORPort. */
+static void conn_dial_orport(server_conn_t *sc) {
+  server_t *s = sc->server;
+  /* Watch for the client leaving, but read nothing until the ORPort is
+   * ready for it. */
+  bufferevent_disable(sc->plain, EV_READ);
+  bufferevent_setcb(sc->plain, NULL, NULL, on_plain_event, sc);
+  bufferevent_enable(sc->plain, EV_WRITE);
+  dial_opts_t dopts = {
+      .bind_v4 = s->opts.bind_v4,
+      .bind_v6 = s->opts.bind_v6,
+      .timeout_s = s->opts.dial_timeout_s,
+  };
+  const addr_endpoint_t *dest = s->use_extorport ? &s->extorport : &s->opts.orport;
+  sc->dial = dial_start(s->base, s->dns, dest, &dopts, on_orport_dialed, sc);
+  if (!sc->dial)
+    conn_close(sc);
+}
+
+static void on_transport_event(struct bufferevent *bev, short what, void *arg) {
+  server_conn_t *sc = arg;
+  if (what & BEV_EVENT_CONNECTED) {
+    event_free(sc->deadline);
+    sc->deadline = NULL;
+    sc->codec = NULL; /* only needed to give up on the handshake */
+    log_debug("server %s: %s handshake done", sc->peer, sc->listener->transport->name);
+    conn_dial_orport(sc);
+    return;
+  }
+  /* The client left, or its bytes broke the protocol after all: no
+   * reason to linger for a peer that is gone or already answered. */
+  log_debug("server %s: closed during the %s handshake", sc->peer,
+            sc->listener->transport->name);
+  conn_close(sc);
+}
+
+static void on_transport_deadline(evutil_socket_t fd, short what, void *arg) {
+  server_conn_t *sc = arg;
+  const transport_ops_t *t = sc->listener->transport;
+  if (!sc->deadline_passed) {
+    sc->deadline_passed = true;
+    codec_stream_discard(sc->codec);
+    unsigned delay = t->server_close_delay_s ? t->server_close_delay_s(sc->listener->instance) : 0;
+    struct timeval tv = {delay, 0};
+    if (delay > 0 && evtimer_add(sc->deadline, &tv) == 0)
+      return;
+  }
+  log_debug("server %s: no %s handshake in time; closing", sc->peer, t->name);
+  conn_close(sc);
+}
+
+/* Runs the codec's handshake: the stream is read (the codec sees the
+ * client's bytes), and nothing else happens until it is done. */
+static void conn_await_transport(server_conn_t *sc, codec_t *codec) {
+  server_t *s = sc->server;
+  sc->codec = codec;
+  if (s->opts.handshake_timeout_s) {
+    struct timeval limit = {s->opts.handshake_timeout_s, 0};
+    sc->deadline = evtimer_new(s->base, on_transport_deadline, sc);
+    if (!sc->deadline || evtimer_add(sc->deadline, &limit) != 0) {
+      log_error("server: out of memory accepting a connection");
+      conn_close(sc);
+      return;
+    }
+  }
+  bufferevent_setcb(sc->plain, NULL, NULL, on_transport_event, sc);
+  bufferevent_enable(sc->plain, EV_READ | EV_WRITE);
+}
+
 static void on_accept(void *arg, int fd, const struct sockaddr *sa) {
   server_listener_t *sl = arg;
   server_t *s = sl->server;
@@ -180,6 +264,8 @@ static void on_accept(void *arg, int fd, const struct sockaddr *sa) {
     log_error("server: out of memory accepting a connection");
     return;
   }
+  /* Read before wrapping: an identity codec is freed by the wrap. */
+  bool handshake = codec->ops->handshake;
   sc->plain = codec_stream_wrap(wire, codec);
   if (!sc->plain) {
     free(sc);
@@ -197,22 +283,10 @@ static void on_accept(void *arg, int fd, const struct sockaddr *sa) {
   if (conn_limit_opened(&s->limit))
     hold_listeners(s, true);
   log_debug("server %s: accepted on %s listener", sc->peer, sl->transport->name);
-  /* Watch for the client leaving, but read nothing until the ORPort is
-   * ready for it. */
-  bufferevent_setcb(sc->plain, NULL, NULL, on_plain_event, sc);
-  bufferevent_enable(sc->plain, EV_WRITE);
-  dial_opts_t dopts = {
-      .bind_v4 = s->opts.bind_v4,
-      .bind_v6 = s->opts.bind_v6,
-      .timeout_s = s->opts.dial_timeout_s,
-  };
-  const addr_endpoint_t *dest = s->use_extorport ? &s->extorport : &s->opts.orport;
-  sc->dial = dial_start(s->base, s->dns, dest, &dopts, on_orport_dialed, sc);
-  if (!sc->dial) {
-    bufferevent_free(sc->plain);
-    sc->plain = NULL;
-    conn_free(sc);
-  }
+  if (handshake)
+    conn_await_transport(sc, codec);
+  else
+    conn_dial_orport(sc);
 }
 
 server_t *server_new(struct event_base *base, struct evdns_base *dns,

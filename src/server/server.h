@@ -24,7 +24,9 @@ typedef struct server_opts {
   const struct sockaddr *bind_v4;
   const struct sockaddr *bind_v6;
   unsigned dial_timeout_s;
-  unsigned handshake_timeout_s; /* the ExtORPort's, after connecting; 0: none */
+  /* The transport's handshake (from accept) and the ExtORPort's (from
+   * connecting) each get this long; 0: no limit. */
+  unsigned handshake_timeout_s;
   unsigned idle_timeout_s;
   size_t max_conns; /* 0: no limit of our own */
   void (*on_idle)(void *ctx); /* the last open connection closed */

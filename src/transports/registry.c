@@ -5,9 +5,11 @@
 #include "transports/transport.h"
 
 extern const transport_ops_t plain_transport;
+extern const transport_ops_t obfs4_transport;
 
 static const transport_ops_t *const registry[] = {
     &plain_transport,
+    &obfs4_transport,
 };
 
 #define REGISTRY_SIZE (sizeof registry / sizeof registry[0])

@@ -11,6 +11,16 @@
  * implements start(). A codec that holds plaintext back until its handshake
  * is done calls io->kick() once it is, so held plaintext flows.
  *
+ * A codec with a handshake of its own (ops->handshake) calls io->ready()
+ * when it is done; the stream's owner waits for that before it commits
+ * (the client answers SOCKS only then, the server dials the ORPort only
+ * then), and closes the stream if it does not come in time. A server
+ * codec that sees a peer not speaking its protocol returns CODEC_DISCARD:
+ * probe resistance, as obfs4 does it. Nothing is sent, nothing is closed
+ * early: the adapter reads and throws away whatever arrives, and the
+ * owner closes the stream after its handshake timeout plus the
+ * transport's own delay (server_close_delay_s).
+ *
  * transports/plain/ is the worked example: the identity codec (flagged
  * as such, so that it costs nothing at all).
  *
@@ -32,6 +42,7 @@ typedef enum {
   CODEC_OK,        /* progress made (or nothing to do) */
   CODEC_NEED_MORE, /* input incomplete; call again when more arrives */
   CODEC_ERROR,     /* protocol violation: close the connection */
+  CODEC_DISCARD,   /* a probe: stay silent, swallow input (see above) */
 } codec_result_t;
 
 typedef struct codec codec_t;
@@ -42,6 +53,12 @@ struct codec_io {
   struct event_base *base;     /* for timers */
   struct evbuffer *wire_out;   /* bytes queued here go to the peer */
   void (*kick)(codec_io_t *io); /* held plaintext may flow now */
+  /* The handshake is done (codecs with ops->handshake call it once): the
+   * owner sees BEV_EVENT_CONNECTED on the stream. */
+  void (*ready)(codec_io_t *io);
+  /* For errors found outside on_wire/on_plain (in a timer callback): as
+   * if a call had returned CODEC_ERROR. */
+  void (*error)(codec_io_t *io);
 };
 
 typedef struct codec_ops {
@@ -60,6 +77,14 @@ typedef struct codec_ops {
    * the relay splice socket to socket). on_wire/on_plain must still be
    * the identity, for any user of the codec that does not short-cut. */
   bool identity;
+  /* The codec calls io->ready() when its handshake is done; until then
+   * the stream carries no application data. */
+  bool handshake;
+  /* Optional: encoded bytes the codec holds back (a pacing codec releases
+   * them to wire_out from timers). While nonzero the stream is not
+   * flushed, and its owner must not half-close the wire; the codec must
+   * keep releasing without further calls. */
+  size_t (*held)(const codec_t *c);
 } codec_ops_t;
 
 /* Embed as the first member of a transport's codec struct. */
@@ -89,6 +114,11 @@ typedef struct transport_ops {
                                     const kvlist_t **args_out, char *err, size_t errlen);
   codec_t *(*server_codec_new)(transport_server_t *srv);
   void (*server_free)(transport_server_t *srv);
+  /* Optional: how long past the handshake timeout a connection whose
+   * handshake failed (CODEC_DISCARD) or never finished is kept open,
+   * reading and discarding, so a prober cannot time our verdict. Fixed
+   * per instance (obfs4 derives it from the bridge's DRBG seed). */
+  unsigned (*server_close_delay_s)(const transport_server_t *srv);
 } transport_ops_t;
 
 /* The registry (registry.c): NULL when the name is not one of ours. */
@@ -102,5 +132,12 @@ const char *const *transport_names(void);
  * itself is returned. Returns NULL on allocation failure (wire and codec
  * are freed). */
 struct bufferevent *codec_stream_wrap(struct bufferevent *wire, codec_t *codec);
+/* The owner gave up on the codec's handshake (its deadline passed): from
+ * now on the stream reads and discards, as after CODEC_DISCARD. codec is
+ * the one given to codec_stream_wrap, whose stream is still open. */
+void codec_stream_discard(codec_t *codec);
+/* Encoded bytes the codec of stream bev still holds back (see
+ * codec_ops_t.held); 0 for any bufferevent that is not a codec stream. */
+size_t codec_stream_held(const struct bufferevent *bev);
 
 #endif

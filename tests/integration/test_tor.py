@@ -6,8 +6,9 @@ the network only through that bridge with ptdispatch as its managed proxy
 names only our authority, and every socket of every tor and of its children
 is checked while the network runs.
 
-Passing means: the client fetched the bridge's descriptor through the plain
-tunnel and bootstrapped; the bridge's tor saw each connection arrive through
+Run once with plain and once with obfs4 (the client's Bridge line taken from
+the obfs4_bridgeline.txt the bridge's ptdispatch wrote). Passing means: the
+client fetched the bridge's descriptor through the tunnel and bootstrapped; the bridge's tor saw each connection arrive through
 its Extended ORPort, authenticated, with the client's address and the
 transport's name; traffic crosses the whole path to a local server behind
 the exit; tor launched, configured and stopped both ptdispatch processes,
@@ -62,22 +63,47 @@ class TorPrivateNetworkTest(PtdTestCase):
         self.addCleanup(self.net.stop)
 
     def test_bridge_and_client_through_ptdispatch(self):
+        self.run_network("plain")
+
+    def test_obfs4_bridge_and_client_through_ptdispatch(self):
+        """The same with obfs4: the client's Bridge line is the one the
+        bridge's ptdispatch wrote in obfs4_bridgeline.txt, so tor hands the
+        cert to ptdispatch in SOCKS RFC 1929 fields."""
+        self.run_network("obfs4")
+
+    def bridge_line(self, transport, bridge, pt_port):
+        """The client's Bridge line: for obfs4, obfs4_bridgeline.txt from
+        the bridge's pt_state directory with its placeholders filled in, as
+        an operator would hand it out."""
+        if transport == "plain":
+            return "plain 127.0.0.1:%d %s" % (pt_port, bridge.fingerprint)
+        path = os.path.join(bridge.datadir, "pt_state", "obfs4_bridgeline.txt")
+        lines = [l for l in read_text(path).splitlines() if l.startswith("Bridge obfs4 ")]
+        self.assertEqual(len(lines), 1, "%s:\n%s" % (path, read_text(path)))
+        line = lines[0][len("Bridge "):]
+        self.assertRegex(line, r"^obfs4 <IP ADDRESS>:<PORT> <FINGERPRINT> "
+                         r"cert=[A-Za-z0-9+/]{70} iat-mode=0$")
+        return (line.replace("<IP ADDRESS>", "127.0.0.1").replace("<PORT>", str(pt_port))
+                .replace("<FINGERPRINT>", bridge.fingerprint))
+
+    def run_network(self, transport):
         net = self.net
+        self.transport = transport
         http = self.http_server(b"through a private tor network\n")
         echo = self.echo_server()
         pt_port = free_port()
 
         net.start_authority()
         net.start_exit([http.port, echo.port])
-        bridge = net.start_bridge("plain", "exec " + BINARY, pt_port)
+        bridge = net.start_bridge(transport, "exec " + BINARY, pt_port)
         # tor is not slowed by the sanitizers, ptdispatch is: only waits
         # that go through ptdispatch scale. A consensus takes about 5 s, the
         # client's bootstrap about as much.
         net.wait_consensus([net.exit.fingerprint, net.authority.fingerprint], 90)
-        net.wait_log(bridge, r"Registered server transport 'plain' at '127\.0\.0\.1:%d'"
-                     % pt_port, tmo(30))
-        client = net.start_client(["plain 127.0.0.1:%d %s" % (pt_port, bridge.fingerprint)],
-                                  "plain", "exec " + BINARY)
+        net.wait_log(bridge, r"Registered server transport '%s' at '127\.0\.0\.1:%d'"
+                     % (transport, pt_port), tmo(30))
+        client = net.start_client([self.bridge_line(transport, bridge, pt_port)],
+                                  transport, "exec " + BINARY)
         net.wait_bootstrapped(client, tmo(60))
         # Recorded now, while both tors run, for the shutdown check.
         running_pts = {n.nickname: n.pt_children() for n in (client, bridge)}
@@ -181,7 +207,7 @@ class TorPrivateNetworkTest(PtdTestCase):
         self.assert_log(bridge, "debug", r"Incorrect client hash", present=False)
         self.assert_log(bridge, "debug", r"Received DONE\.$", hint=hint)
         self.assert_log(bridge, "debug", r"Seen client from '127\.0\.0\.1' with transport "
-                        r"'plain'\.$", hint=hint)
+                        r"'%s'\.$" % self.transport, hint=hint)
         self.assert_log(bridge, "debug", r"with transport '<\?\?>'", present=False)
         debug = read_text(bridge.log("debug"))
         # USERADDR names the far end of the transport connection, i.e. the
@@ -221,11 +247,17 @@ class TorPrivateNetworkTest(PtdTestCase):
         self.assertGreaterEqual(len(got), 4, got)
         self.assertEqual(got[0], "VERSION 1", got)
         self.assertRegex(got[1], r"^STATUS TYPE=version IMPLEMENTATION=ptdispatch VERSION=")
-        self.assertRegex(got[2], r"^CMETHOD plain socks5 127\.0\.0\.1:\d+$")
+        self.assertRegex(got[2], r"^CMETHOD %s socks5 127\.0\.0\.1:\d+$" % self.transport)
         self.assertEqual(got[3], "CMETHODS DONE")
         binfo = read_text(bridge.log("info"))
         got = re.findall(MANAGED_LINE_RE, binfo)
-        self.assertIn("SMETHOD plain 127.0.0.1:%d" % pt_port, got)
+        if self.transport == "plain":
+            self.assertIn("SMETHOD plain 127.0.0.1:%d" % pt_port, got)
+        else:
+            smethods = [l for l in got if l.startswith("SMETHOD ")]
+            self.assertEqual(len(smethods), 1, got)
+            self.assertRegex(smethods[0], r"^SMETHOD obfs4 127\.0\.0\.1:%d "
+                             r"ARGS:cert=[A-Za-z0-9+/]{70},iat-mode=0$" % pt_port)
         self.assertIn("SMETHODS DONE", got)
         for node in (client, bridge):
             self.assert_log(node, "info", r"Unknown line received by managed proxy",

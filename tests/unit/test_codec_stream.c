@@ -2,7 +2,8 @@
  *
  * The test codec XORs every byte with 0x5A in both directions, queues a
  * 4-byte hello on io->wire_out from start(), treats a raw 0xFF wire byte as
- * a protocol violation (CODEC_ERROR), can be told to hold plaintext back
+ * a protocol violation (CODEC_ERROR) and a raw 0xFE as a probe
+ * (CODEC_DISCARD), reports a settable count of held bytes, can be told to hold plaintext back
  * (CODEC_NEED_MORE without draining) until the test releases it and calls
  * io->kick(), and counts its frees. The wire is one end of an AF_UNIX
  * socketpair; the test owns the other end and drives the event loop in
@@ -31,6 +32,7 @@
 
 #define XOR_KEY 0x5A
 #define XOR_BAD_WIRE_BYTE 0xFF
+#define XOR_PROBE_WIRE_BYTE 0xFE
 #define HELLO "HELO"
 #define HELLO_LEN 4
 #define WAIT_MAX_ITERATIONS 100000
@@ -44,6 +46,7 @@ typedef struct xor_codec {
   bool fail_start; /* start() returns CODEC_ERROR */
   int on_plain_calls;
   int on_wire_calls;
+  size_t held;
 } xor_codec_t;
 
 static int g_frees;
@@ -81,6 +84,9 @@ static codec_result_t xor_on_wire(codec_t *c, struct evbuffer *wire_in,
   struct evbuffer_ptr found = evbuffer_search(wire_in, "\xff", 1, NULL);
   if (found.pos >= 0)
     return CODEC_ERROR;
+  found = evbuffer_search(wire_in, "\xfe", 1, NULL);
+  if (found.pos >= 0)
+    return CODEC_DISCARD;
   xor_move(wire_in, plain_out);
   return CODEC_OK;
 }
@@ -105,6 +111,17 @@ static const codec_ops_t xor_ops = {
     .on_wire = xor_on_wire,
     .on_plain = xor_on_plain,
     .free = xor_free,
+};
+
+static size_t xor_held(const codec_t *c) { return ((const xor_codec_t *)c)->held; }
+
+static const codec_ops_t xor_ops_held = {
+    .start = xor_start,
+    .on_wire = xor_on_wire,
+    .on_plain = xor_on_plain,
+    .free = xor_free,
+    .handshake = true,
+    .held = xor_held,
 };
 
 static const codec_ops_t xor_ops_no_start = {
@@ -256,7 +273,7 @@ static void wrap(harness_t *h, xor_codec_t *x) {
 static uint8_t *pattern(size_t len, uint32_t seed) {
   uint8_t *p = test_pattern_new(len, seed);
   for (size_t i = 0; i < len; i++) {
-    if ((p[i] ^ XOR_KEY) == XOR_BAD_WIRE_BYTE)
+    if ((p[i] ^ XOR_KEY) == XOR_BAD_WIRE_BYTE || (p[i] ^ XOR_KEY) == XOR_PROBE_WIRE_BYTE)
       p[i] = 0; /* keep the encoded stream free of the error byte */
   }
   return p;
@@ -539,6 +556,110 @@ static void test_identity_with_start_keeps_adapter(void **state) {
   assert_wire_is_hello_then(h, NULL, 0);
 }
 
+/* ready() reaches the owner once as BEV_EVENT_CONNECTED, from the loop,
+ * however often the codec calls it. */
+static void test_ready_becomes_connected(void **state) {
+  harness_t *h = *state;
+  xor_codec_t *x = xor_new(&xor_ops_held);
+  wrap(h, x);
+  x->base.io->ready(x->base.io);
+  assert_int_equal(h->events, 0); /* not from inside the codec's call */
+  x->base.io->ready(x->base.io);
+  wait_event(h, BEV_EVENT_CONNECTED, "BEV_EVENT_CONNECTED after ready()");
+  assert_int_equal(h->events, BEV_EVENT_CONNECTED);
+  free_stream_expect_codec_freed_once(h);
+}
+
+/* CODEC_DISCARD: no error, no plaintext, nothing sent, the codec never
+ * called again; the peer's EOF still reaches the owner. */
+static void test_discard_swallows_silently(void **state) {
+  harness_t *h = *state;
+  xor_codec_t *x = xor_new(&xor_ops_held);
+  wrap(h, x);
+  wait_wire_bytes(h, HELLO_LEN, "hello");
+  const uint8_t probe[] = {'a', XOR_PROBE_WIRE_BYTE, 'b'};
+  size_t off = 0;
+  write_wire(h, probe, sizeof probe, &off);
+  test_loop_begin_wait(&h->loop, "the probe seen by the codec");
+  while (x->on_wire_calls == 0)
+    test_loop_step(&h->loop);
+  int calls = x->on_wire_calls;
+  uint8_t *more = pattern(64 * 1024, 7);
+  off = 0;
+  test_loop_begin_wait(&h->loop, "64 KiB after the probe swallowed");
+  while (off < 64 * 1024) {
+    write_wire(h, more, 64 * 1024, &off);
+    step_and_read(h);
+  }
+  free(more);
+  assert_int_equal(bufferevent_write(h->plain, "reply?", 6), 0);
+  x->base.io->ready(x->base.io); /* too late: a discarded stream stays silent */
+  run_passes(h, 200, "passes after the probe");
+  assert_int_equal(x->on_wire_calls, calls);
+  assert_int_equal(x->on_plain_calls, 0);
+  assert_int_equal(evbuffer_get_length(h->plain_got), 0);
+  assert_wire_is_hello_then(h, NULL, 0);
+  assert_int_equal(h->events, 0);
+  assert_int_equal(shutdown(h->wire_fd, SHUT_WR), 0);
+  wait_event(h, BEV_EVENT_EOF, "the prober's EOF");
+  assert_int_equal(h->events & (BEV_EVENT_ERROR | BEV_EVENT_CONNECTED), 0);
+}
+
+/* The owner gives up on a handshake: later wire bytes never reach the
+ * codec. */
+static void test_owner_discard(void **state) {
+  harness_t *h = *state;
+  xor_codec_t *x = xor_new(&xor_ops_held);
+  wrap(h, x);
+  wait_wire_bytes(h, HELLO_LEN, "hello");
+  codec_stream_discard(&x->base);
+  const uint8_t late[] = {'l' ^ XOR_KEY, 'a' ^ XOR_KEY, 't' ^ XOR_KEY, 'e' ^ XOR_KEY};
+  size_t off = 0;
+  write_wire(h, late, sizeof late, &off);
+  run_passes(h, 200, "passes after discard");
+  assert_int_equal(x->on_wire_calls, 0);
+  assert_int_equal(evbuffer_get_length(h->plain_got), 0);
+  assert_int_equal(h->events, 0);
+}
+
+/* error() from outside a codec call (a timer) is an error like any other. */
+static void test_fail_from_timer(void **state) {
+  harness_t *h = *state;
+  xor_codec_t *x = xor_new(&xor_ops_held);
+  wrap(h, x);
+  x->base.io->error(x->base.io);
+  wait_event(h, BEV_EVENT_ERROR, "BEV_EVENT_ERROR after error()");
+  free_stream_expect_codec_freed_once(h);
+}
+
+/* codec_stream_held() finds the stream's codec, and knows nothing of
+ * other bufferevents. */
+static void test_held_lookup(void **state) {
+  harness_t *h = *state;
+  xor_codec_t *x = xor_new(&xor_ops_held);
+  wrap(h, x);
+  assert_int_equal(codec_stream_held(h->plain), 0);
+  x->held = 12345;
+  assert_int_equal(codec_stream_held(h->plain), 12345);
+  assert_int_equal(codec_stream_held(h->wire), 0);
+  /* A second stream has its own answer. */
+  int p[2];
+  test_socketpair_nonblock(p);
+  struct bufferevent *wire2 = bufferevent_socket_new(h->loop.base, p[1], BEV_OPT_CLOSE_ON_FREE);
+  assert_non_null(wire2);
+  xor_codec_t *y = xor_new(&xor_ops_held);
+  y->held = 7;
+  struct bufferevent *plain2 = codec_stream_wrap(wire2, &y->base);
+  assert_non_null(plain2);
+  assert_int_equal(codec_stream_held(plain2), 7);
+  assert_int_equal(codec_stream_held(h->plain), 12345);
+  bufferevent_free(plain2);
+  close(p[0]);
+  test_loop_steps(&h->loop, 20);
+  assert_int_equal(codec_stream_held(h->plain), 12345);
+  g_frees--; /* y's free is not the harness codec's */
+}
+
 int main(void) {
   event_set_log_callback(test_libevent_log);
   const struct CMUnitTest tests[] = {
@@ -559,6 +680,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_start_error_then_free, setup, teardown),
       cmocka_unit_test_setup_teardown(test_identity_codec_returns_wire, setup, teardown),
       cmocka_unit_test_setup_teardown(test_identity_with_start_keeps_adapter, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ready_becomes_connected, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_discard_swallows_silently, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_owner_discard, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fail_from_timer, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_held_lookup, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
