@@ -9,7 +9,7 @@
 # and all processes are removed on exit. Exits non-zero if any step fails.
 set -euo pipefail
 
-DEMO_TRANSPORT=${DEMO_TRANSPORT:-plain}
+DEMO_TRANSPORT=${DEMO_TRANSPORT:-obfs4}
 DEMO_WAIT=${DEMO_WAIT:-15}        # seconds for each bounded wait
 PAGE_TEXT="Hello through the tunnel"
 
@@ -93,7 +93,7 @@ cat >"$work/www/index.html" <<EOF
 <!doctype html>
 <html><head><title>ptdispatch demo</title></head>
 <body><h1>$PAGE_TEXT</h1>
-<p>This page came from a local HTTP server, through a $DEMO_TRANSPORT tunnel made by two ptdispatch processes.</p>
+<p>This page came from a local HTTP server, through an obfuscated tunnel ($DEMO_TRANSPORT) made by two ptdispatch processes.</p>
 </body></html>
 EOF
 
@@ -129,6 +129,15 @@ indent "$work/server.out"
 smethod=$(awk -v t="$DEMO_TRANSPORT" '$1 == "SMETHOD" && $2 == t { print; exit }' "$work/server.out")
 [[ -n "$smethod" ]] || fail "no SMETHOD line for $DEMO_TRANSPORT"
 server_addr=$(awk '{ print $3 }' <<<"$smethod")
+if [[ "$DEMO_TRANSPORT" == obfs4 ]]; then
+  # What a bridge operator hands out: the server wrote its identity (0600)
+  # and the Bridge line in obfs4proxy's own files.
+  heading "Server state directory (obfs4proxy's file names and formats)"
+  (cd "$work/server-state" && ls -l obfs4_state.json obfs4_bridgeline.txt) | indent
+  heading "Bridge line the server wrote (obfs4_bridgeline.txt)"
+  grep '^Bridge obfs4 ' "$work/server-state/obfs4_bridgeline.txt" | indent \
+    || fail "no Bridge line in obfs4_bridgeline.txt"
+fi
 server_args=$(awk '{ for (i = 4; i <= NF; i++) if ($i ~ /^ARGS:/) { sub(/^ARGS:/, "", $i); print $i } }' <<<"$smethod")
 
 # --- 3. the client ptdispatch -------------------------------------------------
