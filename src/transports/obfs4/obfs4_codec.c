@@ -249,6 +249,7 @@ static codec_result_t client_read_reply(obfs4_codec_t *c, struct evbuffer *wire_
   obfs4_client_hs_clear(&c->hs.client);
   start_framing(c, keymat);
   c->base.io->ready(c->base.io);
+  c->base.io->kick(c->base.io); /* plaintext written early may flow now */
   return CODEC_OK;
 }
 
@@ -299,6 +300,7 @@ static codec_result_t server_read_request(obfs4_codec_t *c, struct evbuffer *wir
                          OBFS4_SEED_PACKET_LEN, 0) != 0)
     return CODEC_ERROR;
   c->base.io->ready(c->base.io);
+  c->base.io->kick(c->base.io); /* plaintext written early may flow now */
   return CODEC_OK;
 }
 
