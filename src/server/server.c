@@ -236,6 +236,10 @@ static void conn_await_transport(server_conn_t *sc, codec_t *codec) {
   sc->codec = codec;
   if (s->opts.handshake_timeout_s) {
     struct timeval limit = {s->opts.handshake_timeout_s, 0};
+    /* From now, not from when this loop pass began: connections accepted
+     * late in a busy pass would otherwise be closed early, and a prober
+     * timing many of them would see it. */
+    event_base_update_cache_time(s->base);
     sc->deadline = evtimer_new(s->base, on_transport_deadline, sc);
     if (!sc->deadline || evtimer_add(sc->deadline, &limit) != 0) {
       log_error("server: out of memory accepting a connection");

@@ -6,6 +6,8 @@ valgrind and AddressSanitizer cannot share a process."""
 import os
 import shutil
 import signal
+import threading
+import time
 import unittest
 
 import json
@@ -13,6 +15,9 @@ import socket
 import struct
 
 from extorport_server import ExtOrPortServer
+from obfs4test import (Bridge, client_request, close_delay, epoch_hour, options_env, read_for,
+                       seed_with_delay, server_options, socks5_connect_userpass, socks5_request,
+                       tor_userpass, CLIENT_MIN_PAD)
 from ptdtest import (EX_USAGE, PtdTestCase, echo_roundtrip, recv_exact, seeded_bytes,
                      socks5_address, socks5_connect, socks5_greet, socks5_read_reply, tmo,
                      wait_closed)
@@ -20,6 +25,10 @@ from ptdtest import (EX_USAGE, PtdTestCase, echo_roundtrip, recv_exact, seeded_b
 VALGRIND_EXIT = 99
 # Valgrind makes everything some 20-50 times slower.
 SLOW = 6
+# obfs4 server: a probe is held open, reading, for the handshake timeout
+# plus the bridge's close delay (from its drbg-seed) after accept.
+OBFS4_HANDSHAKE_TIMEOUT = 1
+OBFS4_CLOSE_DELAY = 4
 
 
 def valgrind_prefix():
@@ -29,6 +38,30 @@ def valgrind_prefix():
                              "(scripts/deps.sh installs it)")
     return [vg, "-q", "--leak-check=full", "--show-leak-kinds=all",
             "--errors-for-leak-kinds=all", "--error-exitcode=%d" % VALGRIND_EXIT]
+
+
+class BlackHole:
+    """A TCP peer that reads everything and never answers: an obfs4
+    client's handshake to it never completes."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.received = 0
+
+    def __call__(self, conn):
+        while True:
+            try:
+                chunk = conn.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            with self.lock:
+                self.received += len(chunk)
+
+    def got(self):
+        with self.lock:
+            return self.received
 
 
 class ValgrindTest(PtdTestCase):
@@ -127,6 +160,93 @@ class ValgrindTest(PtdTestCase):
             p.send_signal(signal.SIGTERM)
         self.assert_clean_exit(client)
         self.assert_clean_exit(server)
+
+    def obfs4_server(self, orport, iat_mode, label):
+        """A ptdispatch obfs4 server under valgrind, with a fixed identity
+        whose close delay is OBFS4_CLOSE_DELAY."""
+        seed = seed_with_delay(OBFS4_CLOSE_DELAY)
+        self.assertEqual(close_delay(seed), OBFS4_CLOSE_DELAY)
+        opts = server_options(seed, iat_mode, label=label)
+        state = self.tempdir("ptd-vg-o4s-")
+        env = self.server_env(transports="obfs4", orport=orport, state=state,
+                              TOR_PT_SERVER_BINDADDR="obfs4-127.0.0.1:0",
+                              TOR_PT_SERVER_TRANSPORT_OPTIONS=options_env(opts))
+        p = self.start(env, args=("-handshakeTimeout", str(OBFS4_HANDSHAKE_TIMEOUT)))
+        return Bridge(p, "ptdispatch", state)
+
+    def test_obfs4_traffic_probes_then_sigterm_with_a_probe_open(self):
+        # The codec, its pacing timers, the probe path (discard, close
+        # delay) and both roles' handshake states, then a shutdown that
+        # must free a connection still held open for a prober.
+        slow = tmo(10) * SLOW
+        echo = self.echo_server()
+        bridge = self.obfs4_server(echo.hostport, 0, b"ptd-valgrind-obfs4")
+        paced = self.obfs4_server(echo.hostport, 2, b"ptd-valgrind-obfs4-paced")
+        self.assertEqual(paced.iat_mode, "2")
+        client = self.start(self.client_env(transports="obfs4"))
+        socks = client.method_addr("obfs4")
+
+        # A probe: by the time the traffic below is done, the server has
+        # given up on it and, after its close delay, closed it.
+        early = self.connect(bridge.addr, timeout=slow)
+        early.sendall(seeded_bytes(41, 20000))
+
+        s = socks5_connect_userpass(socks, bridge.addr[0], bridge.addr[1],
+                                    bridge.client_args(), timeout=slow)
+        self.addCleanup(s.close)
+        data = seeded_bytes(42, 1 << 20)
+        self.assertEqual(echo_roundtrip(s, data), data)
+
+        # iat-mode 2 both ways: the server's from its state, the client's
+        # from the bridge's arguments.
+        p = socks5_connect_userpass(socks, paced.addr[0], paced.addr[1],
+                                    paced.client_args(), timeout=slow)
+        self.addCleanup(p.close)
+        small = seeded_bytes(43, 20000)
+        self.assertEqual(echo_roundtrip(p, small), small)
+
+        # The client's handshake to a peer that never answers, abandoned
+        # by the application once the request has gone out.
+        hole = BlackHole()
+        hole_srv = self.server_socket(hole)
+        m = self.connect(socks, timeout=slow)
+        self.assertEqual(socks5_greet(m, (2,)), 2)
+        uname, passwd = tor_userpass(bridge.client_args())
+        m.sendall(bytes([1, len(uname)]) + uname + bytes([len(passwd)]) + passwd)
+        self.assertEqual(recv_exact(m, 2), b"\x01\x00")
+        m.sendall(socks5_request(hole_srv.host, hole_srv.port))
+        deadline = time.monotonic() + slow
+        while hole.got() < 64 + CLIENT_MIN_PAD and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertGreaterEqual(hole.got(), 64 + CLIENT_MIN_PAD, "no obfs4 request reached "
+                                "the black hole")
+        m.close()
+
+        # A client that leaves the server mid-handshake: half a request
+        # (right mark and MAC, so a whole one would be answered), then EOF.
+        half = self.connect(bridge.addr, timeout=slow)
+        req = client_request(bridge.cert, epoch_hour(), padlen=CLIENT_MIN_PAD + 500)
+        half.sendall(req[:len(req) // 2])
+        half.shutdown(socket.SHUT_WR)
+        self.assertEqual(read_for(half, slow), (b"", True))
+
+        got, closed = read_for(early, slow)
+        self.assertEqual(got, b"", "the server answered a probe")
+        self.assertTrue(closed, "the server did not close the probe after its close delay")
+
+        # A probe still open at SIGTERM, past its handshake timeout (its
+        # close delay running): the server keeps reading and says nothing.
+        late = self.connect(bridge.addr, timeout=slow)
+        late.sendall(seeded_bytes(44, 9000))
+        time.sleep(OBFS4_HANDSHAKE_TIMEOUT + 0.5)
+        late.sendall(seeded_bytes(45, 9000))
+        self.assertEqual(read_for(late, 0.2), (b"", False))
+        self.assertEqual(echo_roundtrip(s, b"still up"), b"still up")
+
+        for proc in (client, bridge.proc, paced.proc):
+            proc.send_signal(signal.SIGTERM)
+        for proc in (client, bridge.proc, paced.proc):
+            self.assert_clean_exit(proc)
 
     def test_env_error_path(self):
         env = self.server_env(TOR_PT_SERVER_BINDADDR="plain-host.example:1")

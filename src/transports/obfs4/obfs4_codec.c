@@ -15,10 +15,12 @@
  * 100 microseconds. */
 #define IAT_MAX_SAMPLE 100
 #define IAT_UNIT_US 100
-/* Encoded bytes a pacing codec takes in before it stops reading the
- * relay: enough to keep a chunk always ready, little enough that the
- * relay's own backpressure still works. */
-#define IAT_HELD_MAX (64 * 1024)
+/* A pacing codec takes plaintext in bursts of at most this much, the next
+ * only once the last has gone out, and pads each burst once: what
+ * obfs4proxy does with each 32 KiB read of its copy loop. (Topping up as
+ * segments leave would pad every top-up: twice the bytes on the wire, and
+ * a shape of our own.) */
+#define IAT_BURST_MAX (32 * 1024)
 /* iat-mode 2 draws a chunk size and pads up to it; a draw that padding
  * cannot meet exactly is redrawn, as obfs4proxy does, at most this often
  * per chunk before a whole segment goes instead. */
@@ -144,8 +146,8 @@ static void on_iat_timer(evutil_socket_t fd, short what, void *arg) {
     c->base.io->error(c->base.io);
     return;
   }
-  /* Room again: let the plaintext the relay queued be framed. */
-  if (evbuffer_get_length(c->held) < IAT_HELD_MAX / 2)
+  /* The burst is out: the next one may be framed. */
+  if (evbuffer_get_length(c->held) == 0)
     c->base.io->kick(c->base.io);
 }
 
@@ -161,12 +163,11 @@ static codec_result_t encode_burst(obfs4_codec_t *c, struct evbuffer *plain_in,
       return CODEC_ERROR;
     return CODEC_OK;
   }
-  size_t held = evbuffer_get_length(c->held);
-  if (held < IAT_HELD_MAX) {
-    ssize_t took = frame_plaintext(c, plain_in, c->held, IAT_HELD_MAX - held);
+  if (evbuffer_get_length(c->held) == 0) {
+    ssize_t took = frame_plaintext(c, plain_in, c->held, IAT_BURST_MAX);
     if (took < 0)
       return CODEC_ERROR;
-    size_t burst = evbuffer_get_length(c->held) - held;
+    size_t burst = evbuffer_get_length(c->held);
     /* iat-mode 2 pads each chunk as it goes out instead. */
     if (burst > 0 && c->iat_mode == OBFS4_IAT_ENABLED &&
         pad_burst(c, c->held, burst, (size_t)probdist_sample(c->len_dist)) != 0)
