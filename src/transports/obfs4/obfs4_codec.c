@@ -179,6 +179,15 @@ static codec_result_t encode_burst(obfs4_codec_t *c, struct evbuffer *plain_in,
   return evbuffer_get_length(plain_in) > 0 ? CODEC_NEED_MORE : CODEC_OK;
 }
 
+/* The pacing timer needs the event base, which the codec learns only
+ * when it is wrapped: created on first use. */
+static bool iat_ready(obfs4_codec_t *c) {
+  if (c->iat_mode == OBFS4_IAT_NONE || c->iat_timer)
+    return true;
+  c->iat_timer = evtimer_new(c->base.io->base, on_iat_timer, c);
+  return c->iat_timer != NULL;
+}
+
 static codec_result_t obfs4_on_plain(codec_t *base, struct evbuffer *plain_in,
                                      struct evbuffer *wire_out) {
   obfs4_codec_t *c = (obfs4_codec_t *)base;
@@ -186,6 +195,8 @@ static codec_result_t obfs4_on_plain(codec_t *base, struct evbuffer *plain_in,
     return CODEC_NEED_MORE; /* held until the handshake is done */
   if (evbuffer_get_length(plain_in) == 0)
     return CODEC_OK;
+  if (!iat_ready(c))
+    return CODEC_ERROR;
   return encode_burst(c, plain_in, wire_out);
 }
 
@@ -362,39 +373,6 @@ static const codec_ops_t obfs4_server_ops = {
     .held = obfs4_held,
 };
 
-/* The pacing timer needs the event base, which the codec learns only
- * when it is wrapped: created on first use. */
-static bool iat_ready(obfs4_codec_t *c) {
-  if (c->iat_mode == OBFS4_IAT_NONE || c->iat_timer)
-    return true;
-  c->iat_timer = evtimer_new(c->base.io->base, on_iat_timer, c);
-  return c->iat_timer != NULL;
-}
-
-static codec_result_t obfs4_iat_on_plain(codec_t *base, struct evbuffer *plain_in,
-                                         struct evbuffer *wire_out) {
-  if (!iat_ready((obfs4_codec_t *)base))
-    return CODEC_ERROR;
-  return obfs4_on_plain(base, plain_in, wire_out);
-}
-
-static const codec_ops_t obfs4_client_iat_ops = {
-    .start = obfs4_client_start,
-    .on_wire = obfs4_on_wire,
-    .on_plain = obfs4_iat_on_plain,
-    .free = obfs4_codec_free,
-    .handshake = true,
-    .held = obfs4_held,
-};
-
-static const codec_ops_t obfs4_server_iat_ops = {
-    .on_wire = obfs4_on_wire,
-    .on_plain = obfs4_iat_on_plain,
-    .free = obfs4_codec_free,
-    .handshake = true,
-    .held = obfs4_held,
-};
-
 static obfs4_codec_t *codec_alloc(obfs4_iat_mode_t iat_mode) {
   obfs4_codec_t *c = calloc(1, sizeof *c);
   if (!c)
@@ -430,7 +408,7 @@ codec_t *obfs4_client_codec_new(const obfs4_bridge_t *bridge, obfs4_iat_mode_t i
     c->iat_dist = &c->own[1];
   }
   c->hs.client.bridge = *bridge;
-  c->base.ops = iat_mode == OBFS4_IAT_NONE ? &obfs4_client_ops : &obfs4_client_iat_ops;
+  c->base.ops = &obfs4_client_ops;
   return &c->base;
 }
 
@@ -443,6 +421,6 @@ codec_t *obfs4_server_codec_new(const obfs4_server_ctx_t *srv) {
   c->hs.server.id = &srv->state.id;
   c->len_dist = &srv->len_dist;
   c->iat_dist = iat_mode != OBFS4_IAT_NONE ? &srv->iat_dist : NULL;
-  c->base.ops = iat_mode == OBFS4_IAT_NONE ? &obfs4_server_ops : &obfs4_server_iat_ops;
+  c->base.ops = &obfs4_server_ops;
   return &c->base;
 }
