@@ -3,29 +3,43 @@
  * what loopback TCP, or a splicing relay, can move).
  *
  *   ptd_loadgen server  [--listen IP:PORT] [--threads N]
- *   ptd_loadgen stream  --to IP:PORT [--socks IP:PORT] [--streams N]
- *                       [--seconds T | --bytes B]
- *   ptd_loadgen connect --to IP:PORT [--socks IP:PORT] [--seconds T]
+ *   ptd_loadgen stream  --to IP:PORT [SOCKS] [--streams N]
+ *                       [--seconds T | --bytes B] [--no-half-close]
+ *   ptd_loadgen connect --to IP:PORT [SOCKS] [--seconds T]
  *                       [--parallel P] [--size S]
- *   ptd_loadgen hold    --to IP:PORT [--socks IP:PORT] --conns N
+ *   ptd_loadgen hold    --to IP:PORT [SOCKS] --conns N
+ *
+ *   SOCKS = --socks IP:PORT [--socks-user U [--socks-pass P] | --socks-args A]
  *
  * server: prints "PORT n" and serves until its stdin closes. The first
  * byte a client sends picks the service for that connection: 'S' sink
  * (count bytes until EOF, answer with the count as 8 bytes big-endian,
- * close) or 'E' echo (send everything back; close after EOF once all is
- * sent). Worker threads each run their own epoll set over the one
- * listening socket (EPOLLEXCLUSIVE: one worker wakes per connection).
+ * close), 'F' framed sink (frames of a 4-byte big-endian length and that
+ * many bytes, counted until a zero length; answer with the count as 'S'
+ * does, close after the client's EOF) or 'E' echo (send everything back;
+ * close after EOF once all is sent). Worker threads each run their own
+ * epoll set over the one listening socket (EPOLLEXCLUSIVE: one worker
+ * wakes per connection).
  *
  * The clients reach the server directly (--to) or through a SOCKS5 proxy
- * (--socks: CONNECT to --to, no authentication), which is how the bench
- * drives a ptdispatch client. Each prints one "RESULT key=value ..." line
+ * (--socks: CONNECT to --to), which is how the bench drives a PT client.
+ * Without credentials the proxy is offered "no authentication" only. With
+ * --socks-user (and --socks-pass, default a lone NUL byte) it is offered
+ * RFC 1929 username/password only, which is how Tor hands a PT client the
+ * bridge's per-connection arguments; --socks-args takes Tor's argument
+ * text ("cert=...;iat-mode=0", already escaped) and splits it as Tor does:
+ * the first 255 bytes are the username, the rest the password, a lone NUL
+ * when nothing is left. Each client prints one "RESULT key=value ..." line
  * on stdout; any failure prints "loadgen: ..." on stderr and exits 1.
  *
  *   stream:  N connections to the sink, all connected before the clock
  *            starts; each sends for T seconds (default 2) or B bytes in
  *            total, then half-closes and waits for the sink's count,
  *            which must equal what it sent. MB/s = bytes / (first byte to
- *            last count), MB = 10^6 bytes.
+ *            last count), MB = 10^6 bytes. --no-half-close uses the framed
+ *            sink instead and closes only after the count arrived: for
+ *            relays that tear down both directions as soon as one ends
+ *            (obfs4proxy does), where a half-close would lose the count.
  *   connect: P threads (default 8) each open a connection, send 'E' and
  *            S bytes (default 64), read the S bytes back (checked), close,
  *            and start over, for T seconds. Reports connections/s.
@@ -65,7 +79,10 @@
 #define LG_MAX_THREADS 256
 #define LG_MAX_HOLD 100000
 #define LG_MODE_SINK 'S'
+#define LG_MODE_FRAMED 'F'
 #define LG_MODE_ECHO 'E'
+#define LG_FRAME_HDR 4
+#define LG_SOCKS_FIELD_MAX 255 /* RFC 1929: UNAME and PASSWD are 1..255 bytes */
 
 /* ---- small helpers ---- */
 
@@ -221,16 +238,33 @@ typedef struct lg_target {
   struct sockaddr_storage to, socks;
   socklen_t to_len, socks_len;
   bool via_socks;
+  /* RFC 1929 credentials, when auth: the whole subnegotiation message
+   * (version, ULEN, UNAME, PLEN, PASSWD), built once. */
+  bool auth;
+  uint8_t userpass[3 + 2 * LG_SOCKS_FIELD_MAX];
+  size_t userpass_len;
 } lg_target_t;
 
-/* SOCKS5 CONNECT to t->to over fd (RFC 1928, no authentication). */
+/* SOCKS5 CONNECT to t->to over fd (RFC 1928), with RFC 1929
+ * username/password when t->auth, else without authentication. */
 static int socks5_connect(int fd, const lg_target_t *t, lg_err_t *e) {
-  uint8_t greet[3] = {5, 1, 0}, method[2];
+  const uint8_t want = t->auth ? 2 : 0;
+  uint8_t greet[3] = {5, 1, want}, method[2];
   if (send_all(fd, greet, sizeof greet, e) != 0 || recv_all(fd, method, 2, e) != 0)
     return -1;
-  if (method[0] != 5 || method[1] != 0) {
+  if (method[0] != 5 || method[1] != want) {
     snprintf(e->text, sizeof e->text, "SOCKS5 method reply %02x %02x", method[0], method[1]);
     return -1;
+  }
+  if (t->auth) {
+    uint8_t status[2];
+    if (send_all(fd, t->userpass, t->userpass_len, e) != 0 || recv_all(fd, status, 2, e) != 0)
+      return -1;
+    if (status[0] != 1 || status[1] != 0) {
+      snprintf(e->text, sizeof e->text, "SOCKS5 username/password refused (status %02x %02x)",
+               status[0], status[1]);
+      return -1;
+    }
   }
   uint8_t req[22] = {5, 1, 0};
   size_t n;
@@ -307,7 +341,13 @@ typedef struct srv_conn {
   int fd;
   char mode;        /* 0 until the first byte arrived */
   bool eof;         /* the client half-closed */
-  uint64_t count;   /* sink: bytes after the mode byte */
+  uint64_t count;   /* sink: bytes after the mode byte (framed: payload bytes) */
+  /* Framed sink: the length header being read, the payload still due in
+   * the current frame, and whether the zero length (the end) came. */
+  uint8_t hdr[LG_FRAME_HDR];
+  uint8_t hdr_have;
+  uint32_t frame_left;
+  bool ended;
   uint8_t *pending; /* bytes still to send (echo backlog or sink answer) */
   size_t pend_off, pend_len;
 } srv_conn_t;
@@ -379,16 +419,62 @@ static bool srv_settle(int ep, srv_conn_t *c) {
   return true;
 }
 
-static void srv_on_data(srv_conn_t *c, const uint8_t *p, size_t n) {
+static void srv_queue_count(srv_conn_t *c) {
+  uint8_t be[8];
+  for (int i = 0; i < 8; i++)
+    be[i] = (uint8_t)(c->count >> (56 - 8 * i));
+  srv_queue(c, be, sizeof be);
+}
+
+/* Framed sink input; -1 when the client breaks the framing (bytes after
+ * the end). */
+static int srv_on_frames(srv_conn_t *c, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    if (c->ended)
+      return -1;
+    if (c->frame_left > 0) {
+      size_t take = n < c->frame_left ? n : c->frame_left;
+      c->count += take;
+      c->frame_left -= (uint32_t)take;
+      p += take;
+      n -= take;
+      continue;
+    }
+    c->hdr[c->hdr_have++] = *p++;
+    n--;
+    if (c->hdr_have < LG_FRAME_HDR)
+      continue;
+    c->hdr_have = 0;
+    c->frame_left = (uint32_t)c->hdr[0] << 24 | (uint32_t)c->hdr[1] << 16 |
+                    (uint32_t)c->hdr[2] << 8 | c->hdr[3];
+    if (c->frame_left == 0) {
+      c->ended = true;
+      srv_queue_count(c);
+    }
+  }
+  return 0;
+}
+
+/* -1 when the connection must be closed (unknown mode, broken framing). */
+static int srv_on_data(srv_conn_t *c, const uint8_t *p, size_t n) {
   if (c->mode == 0) {
     c->mode = (char)p[0];
     p++;
     n--;
   }
-  if (c->mode == LG_MODE_SINK)
+  switch (c->mode) {
+  case LG_MODE_SINK:
     c->count += n;
-  else if (n > 0 && srv_queue(c, p, n) != 0)
-    c->eof = true; /* out of memory: give up on this connection */
+    return 0;
+  case LG_MODE_FRAMED:
+    return srv_on_frames(c, p, n);
+  case LG_MODE_ECHO:
+    if (n > 0 && srv_queue(c, p, n) != 0)
+      c->eof = true; /* out of memory: give up on this connection */
+    return 0;
+  default:
+    return -1;
+  }
 }
 
 static void srv_on_readable(int ep, srv_conn_t *c, uint8_t *scratch) {
@@ -396,7 +482,7 @@ static void srv_on_readable(int ep, srv_conn_t *c, uint8_t *scratch) {
     /* An echo backlog stops reading: the client must read too. */
     if (c->pend_len)
       break;
-    ssize_t r = recv(c->fd, scratch, c->mode == LG_MODE_SINK ? LG_SINK_SCRATCH : LG_ECHO_CHUNK, 0);
+    ssize_t r = recv(c->fd, scratch, c->mode == LG_MODE_ECHO ? LG_ECHO_CHUNK : LG_SINK_SCRATCH, 0);
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -407,16 +493,13 @@ static void srv_on_readable(int ep, srv_conn_t *c, uint8_t *scratch) {
     }
     if (r == 0) {
       c->eof = true;
-      if (c->mode == LG_MODE_SINK) {
-        uint8_t be[8];
-        for (int i = 0; i < 8; i++)
-          be[i] = (uint8_t)(c->count >> (56 - 8 * i));
-        srv_queue(c, be, sizeof be);
-      }
+      /* A framed sink's client ends with a zero length, not with EOF: an
+       * EOF before that gets no count. */
+      if (c->mode == LG_MODE_SINK)
+        srv_queue_count(c);
       break;
     }
-    srv_on_data(c, scratch, (size_t)r);
-    if (c->mode != LG_MODE_SINK && c->mode != LG_MODE_ECHO) {
+    if (srv_on_data(c, scratch, (size_t)r) != 0) {
       srv_close(ep, c);
       return;
     }
@@ -526,7 +609,9 @@ static int cmd_server(int argc, char **argv) {
 typedef struct stream_job {
   const lg_target_t *t;
   pthread_barrier_t *go;
-  const uint8_t *chunk;
+  const uint8_t *frame; /* a full frame's header, then the chunk */
+  const uint8_t *chunk; /* LG_SEND_CHUNK bytes */
+  bool framed;
   uint64_t quota;  /* bytes to send, or 0 with a deadline */
   double deadline; /* absolute, set before the barrier opens */
   int fd;
@@ -540,7 +625,7 @@ static void *stream_worker(void *arg) {
   stream_job_t *j = arg;
   pthread_barrier_wait(j->go); /* connected, everyone ready */
   pthread_barrier_wait(j->go); /* main set the deadline */
-  uint8_t mode = LG_MODE_SINK;
+  uint8_t mode = j->framed ? LG_MODE_FRAMED : LG_MODE_SINK;
   if (send_all(j->fd, &mode, 1, &j->err) != 0)
     goto fail;
   for (;;) {
@@ -553,11 +638,29 @@ static void *stream_worker(void *arg) {
     } else if (now_s() >= j->deadline) {
       break;
     }
-    if (send_all(j->fd, j->chunk, n, &j->err) != 0)
+    int rc;
+    if (!j->framed) {
+      rc = send_all(j->fd, j->chunk, n, &j->err);
+    } else if (n == LG_SEND_CHUNK) {
+      rc = send_all(j->fd, j->frame, LG_FRAME_HDR + n, &j->err);
+    } else {
+      uint8_t hdr[LG_FRAME_HDR] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
+                                   (uint8_t)n};
+      rc = send_all(j->fd, hdr, sizeof hdr, &j->err);
+      if (rc == 0)
+        rc = send_all(j->fd, j->chunk, n, &j->err);
+    }
+    if (rc != 0)
       goto fail;
     j->sent += n;
   }
-  shutdown(j->fd, SHUT_WR);
+  if (j->framed) {
+    const uint8_t end[LG_FRAME_HDR] = {0};
+    if (send_all(j->fd, end, sizeof end, &j->err) != 0)
+      goto fail;
+  } else {
+    shutdown(j->fd, SHUT_WR);
+  }
   uint8_t be[8];
   if (recv_all(j->fd, be, sizeof be, &j->err) != 0)
     goto fail;
@@ -576,27 +679,84 @@ fail:
   return NULL;
 }
 
-static void parse_target(const char *to, const char *socks, lg_target_t *t) {
-  if (!to)
+/* The options every client takes: where to go and how. */
+typedef struct lg_client_opts {
+  const char *to, *socks, *user, *pass, *args;
+} lg_client_opts_t;
+
+/* Takes argv[*i] (and its value) if it is a client option; false if not. */
+static bool parse_client_opt(int argc, char **argv, int *i, lg_client_opts_t *o) {
+  if (*i + 1 >= argc)
+    return false;
+  const char **slot = !strcmp(argv[*i], "--to")           ? &o->to
+                      : !strcmp(argv[*i], "--socks")      ? &o->socks
+                      : !strcmp(argv[*i], "--socks-user") ? &o->user
+                      : !strcmp(argv[*i], "--socks-pass") ? &o->pass
+                      : !strcmp(argv[*i], "--socks-args") ? &o->args
+                                                          : NULL;
+  if (!slot)
+    return false;
+  *slot = argv[++*i];
+  return true;
+}
+
+static void put_field(lg_target_t *t, const char *p, size_t n) {
+  t->userpass[t->userpass_len++] = (uint8_t)n;
+  memcpy(t->userpass + t->userpass_len, p, n);
+  t->userpass_len += n;
+}
+
+static void parse_target(const lg_client_opts_t *o, lg_target_t *t) {
+  if (!o->to)
     die("--to IP:PORT is required");
   memset(t, 0, sizeof *t);
-  parse_endpoint(to, &t->to, &t->to_len);
-  if (socks) {
-    parse_endpoint(socks, &t->socks, &t->socks_len);
+  parse_endpoint(o->to, &t->to, &t->to_len);
+  if ((o->user || o->pass || o->args) && !o->socks)
+    die("--socks-user, --socks-pass and --socks-args need --socks");
+  if (o->args && (o->user || o->pass))
+    die("--socks-args replaces --socks-user and --socks-pass: give one or the other");
+  if (o->pass && !o->user)
+    die("--socks-pass needs --socks-user");
+  if (o->socks) {
+    parse_endpoint(o->socks, &t->socks, &t->socks_len);
     t->via_socks = true;
   }
+  const char *user = o->user, *pass = o->pass;
+  size_t ulen = user ? strlen(user) : 0, plen = pass ? strlen(pass) : 0;
+  if (o->args) {
+    size_t alen = strlen(o->args);
+    if (alen == 0 || alen > 2 * LG_SOCKS_FIELD_MAX)
+      die("--socks-args must be 1..%d bytes, got %zu", 2 * LG_SOCKS_FIELD_MAX, alen);
+    user = o->args;
+    ulen = alen < LG_SOCKS_FIELD_MAX ? alen : LG_SOCKS_FIELD_MAX;
+    pass = o->args + ulen;
+    plen = alen - ulen;
+  }
+  if (!user)
+    return;
+  if (ulen == 0 || ulen > LG_SOCKS_FIELD_MAX || plen > LG_SOCKS_FIELD_MAX)
+    die("SOCKS username and password must be 1..%d bytes each", LG_SOCKS_FIELD_MAX);
+  t->auth = true;
+  t->userpass[t->userpass_len++] = 1; /* subnegotiation version */
+  put_field(t, user, ulen);
+  /* PASSWD cannot be empty; Tor sends a lone NUL when it has nothing. */
+  if (plen == 0)
+    put_field(t, "", 1);
+  else
+    put_field(t, pass, plen);
 }
 
 static int cmd_stream(int argc, char **argv) {
-  const char *to = NULL, *socks = NULL;
+  lg_client_opts_t opts = {0};
   long streams = 1;
   double seconds = 2;
   uint64_t bytes = 0;
+  bool framed = false;
   for (int i = 0; i < argc; i++) {
-    if (!strcmp(argv[i], "--to") && i + 1 < argc)
-      to = argv[++i];
-    else if (!strcmp(argv[i], "--socks") && i + 1 < argc)
-      socks = argv[++i];
+    if (parse_client_opt(argc, argv, &i, &opts))
+      continue;
+    if (!strcmp(argv[i], "--no-half-close"))
+      framed = true;
     else if (!strcmp(argv[i], "--streams") && i + 1 < argc)
       streams = parse_count(argv[++i], "--streams", 1, LG_MAX_THREADS);
     else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
@@ -607,12 +767,18 @@ static int cmd_stream(int argc, char **argv) {
       die("stream: unknown argument \"%s\"", argv[i]);
   }
   lg_target_t t;
-  parse_target(to, socks, &t);
-  uint8_t *chunk = malloc(LG_SEND_CHUNK);
+  parse_target(&opts, &t);
+  uint8_t *frame = malloc(LG_FRAME_HDR + LG_SEND_CHUNK);
   stream_job_t *jobs = calloc((size_t)streams, sizeof *jobs);
   pthread_t *tids = calloc((size_t)streams, sizeof *tids);
-  if (!chunk || !jobs || !tids)
+  if (!frame || !jobs || !tids)
     die("out of memory");
+  const uint32_t full = LG_SEND_CHUNK;
+  frame[0] = (uint8_t)(full >> 24);
+  frame[1] = (uint8_t)(full >> 16);
+  frame[2] = (uint8_t)(full >> 8);
+  frame[3] = (uint8_t)full;
+  uint8_t *chunk = frame + LG_FRAME_HDR;
   fill_pattern(chunk, LG_SEND_CHUNK, 7);
   pthread_barrier_t go;
   pthread_barrier_init(&go, NULL, (unsigned)streams + 1);
@@ -621,7 +787,9 @@ static int cmd_stream(int argc, char **argv) {
     stream_job_t *j = &jobs[i];
     j->t = &t;
     j->go = &go;
+    j->frame = frame;
     j->chunk = chunk;
+    j->framed = framed;
     /* --bytes is the total: spread it, the first streams take the rest. */
     if (bytes) {
       j->quota = bytes / (uint64_t)streams + ((uint64_t)i < bytes % (uint64_t)streams);
@@ -659,7 +827,7 @@ static int cmd_stream(int argc, char **argv) {
   printf("RESULT mode=stream streams=%ld bytes=%" PRIu64 " seconds=%.4f mbps=%.1f\n", streams,
          total, secs, secs > 0 ? (double)total / secs / 1e6 : 0.0);
   pthread_barrier_destroy(&go);
-  free(chunk);
+  free(frame);
   free(jobs);
   free(tids);
   return 0;
@@ -715,16 +883,14 @@ static void *connect_worker(void *arg) {
 }
 
 static int cmd_connect(int argc, char **argv) {
-  const char *to = NULL, *socks = NULL;
+  lg_client_opts_t opts = {0};
   long parallel = 8;
   double seconds = 2;
   uint64_t size = 64;
   for (int i = 0; i < argc; i++) {
-    if (!strcmp(argv[i], "--to") && i + 1 < argc)
-      to = argv[++i];
-    else if (!strcmp(argv[i], "--socks") && i + 1 < argc)
-      socks = argv[++i];
-    else if (!strcmp(argv[i], "--parallel") && i + 1 < argc)
+    if (parse_client_opt(argc, argv, &i, &opts))
+      continue;
+    if (!strcmp(argv[i], "--parallel") && i + 1 < argc)
       parallel = parse_count(argv[++i], "--parallel", 1, LG_MAX_THREADS);
     else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
       seconds = parse_seconds(argv[++i]);
@@ -736,7 +902,7 @@ static int cmd_connect(int argc, char **argv) {
   if (size > LG_ECHO_CHUNK)
     die("--size must be at most %d", LG_ECHO_CHUNK);
   lg_target_t t;
-  parse_target(to, socks, &t);
+  parse_target(&opts, &t);
   connect_job_t jobs[LG_MAX_THREADS];
   pthread_t tids[LG_MAX_THREADS];
   double t0 = now_s();
@@ -766,14 +932,12 @@ static int cmd_connect(int argc, char **argv) {
 /* ---- hold: idle connections ---- */
 
 static int cmd_hold(int argc, char **argv) {
-  const char *to = NULL, *socks = NULL;
+  lg_client_opts_t opts = {0};
   long conns = 0;
   for (int i = 0; i < argc; i++) {
-    if (!strcmp(argv[i], "--to") && i + 1 < argc)
-      to = argv[++i];
-    else if (!strcmp(argv[i], "--socks") && i + 1 < argc)
-      socks = argv[++i];
-    else if (!strcmp(argv[i], "--conns") && i + 1 < argc)
+    if (parse_client_opt(argc, argv, &i, &opts))
+      continue;
+    if (!strcmp(argv[i], "--conns") && i + 1 < argc)
       conns = parse_count(argv[++i], "--conns", 1, LG_MAX_HOLD);
     else
       die("hold: unknown argument \"%s\"", argv[i]);
@@ -781,7 +945,7 @@ static int cmd_hold(int argc, char **argv) {
   if (conns == 0)
     die("hold: --conns N is required");
   lg_target_t t;
-  parse_target(to, socks, &t);
+  parse_target(&opts, &t);
   int *fds = malloc((size_t)conns * sizeof *fds);
   if (!fds)
     die("out of memory");
@@ -813,11 +977,12 @@ static int cmd_hold(int argc, char **argv) {
 
 static void usage(void) {
   fputs("usage: ptd_loadgen server  [--listen IP:PORT] [--threads N]\n"
-        "       ptd_loadgen stream  --to IP:PORT [--socks IP:PORT] [--streams N]\n"
-        "                           [--seconds T | --bytes B]\n"
-        "       ptd_loadgen connect --to IP:PORT [--socks IP:PORT] [--seconds T]\n"
+        "       ptd_loadgen stream  --to IP:PORT [SOCKS] [--streams N]\n"
+        "                           [--seconds T | --bytes B] [--no-half-close]\n"
+        "       ptd_loadgen connect --to IP:PORT [SOCKS] [--seconds T]\n"
         "                           [--parallel P] [--size S]\n"
-        "       ptd_loadgen hold    --to IP:PORT [--socks IP:PORT] --conns N\n",
+        "       ptd_loadgen hold    --to IP:PORT [SOCKS] --conns N\n"
+        "  SOCKS: --socks IP:PORT [--socks-user U [--socks-pass P] | --socks-args A]\n",
         stderr);
 }
 

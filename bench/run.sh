@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# make bench: ptdispatch's plain tunnel (client + server) against a direct
-# loopback connection, in one run. See bench/README.md.
+# make bench: in one run, ptdispatch's plain tunnel (client + server)
+# against a direct loopback connection, and a ptdispatch obfs4 pair against
+# an obfs4proxy obfs4 pair. See bench/README.md.
 #
 #   bench/run.sh BINARY
 #
 # The traffic comes from ptd_loadgen (bench/loadgen.c): the one next to
 # BINARY if CMake built it and it is not older than its source, else one
 # compiled here with ${CC:-cc} into a temporary directory. Knobs
-# (environment): BENCH_RUNS (3), BENCH_SECONDS (2), BENCH_STREAMS (8),
-# BENCH_IDLE (1000), BENCH_PARALLEL (8). Progress goes to stderr, the table
-# to stdout. Exit status is non-zero only if something broke.
+# (environment): BENCH_ONLY (all | plain | obfs4), BENCH_RUNS (3),
+# BENCH_SECONDS (2), BENCH_STREAMS (8), BENCH_IDLE (1000), BENCH_PARALLEL
+# (8), BENCH_OBFS4PROXY (/usr/bin/obfs4proxy). Progress goes to stderr, the
+# tables to stdout. Exit status is non-zero only if something broke (2 on a
+# usage error, or when the obfs4 part is wanted and obfs4proxy is missing).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,8 +45,9 @@ if [[ ! -x "$loadgen" || "$here/loadgen.c" -nt "$loadgen" ]]; then
   "$cc" -std=c11 -O2 -D_GNU_SOURCE -pthread -o "$loadgen" "$here/loadgen.c"
 fi
 
-# 1,000 idle connections mean about 2,000 descriptors in each of the four
-# processes: raise the soft limit (children inherit it) as far as allowed.
+# 1,000 idle connections mean about 2,000 descriptors in each PT process
+# (ptdispatch and obfs4proxy alike) and in the load generator: raise the
+# soft limit, which every child inherits, as far as allowed.
 idle="${BENCH_IDLE:-1000}"
 if [[ "$idle" =~ ^[0-9]+$ ]]; then
   want=$((2 * idle + 256))
