@@ -339,6 +339,12 @@ int ptd_main(int argc, char *argv[], char *envp[]) {
   /* A peer that vanishes mid-write must cost one connection, not the
    * process. */
   signal(SIGPIPE, SIG_IGN);
+  /* libsodium's own generator (ChaCha20, keyed once from getrandom(2),
+   * key erased as it goes) instead of one getrandom(2) per call: an obfs4
+   * handshake makes a dozen draws. It keeps one state per process and
+   * aborts if used in a forked child: ptdispatch is one thread and never
+   * forks. */
+  randombytes_set_implementation(&randombytes_internal_implementation);
   /* Picks libsodium's fastest implementations for this CPU (X25519 takes
    * half the time) and readies its random source before any handshake. */
   if (sodium_init() < 0) {

@@ -24,6 +24,7 @@
  * The loop runs one EVLOOP_ONCE pass at a time with a short guard timer
  * (so a pacing codec's timers wake it and no pass blocks for long), each
  * pass counted and timed by testutil's test_loop. */
+#define PROBDIST_PRIVATE /* probdist_shared_cached */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -414,6 +415,8 @@ static int teardown(void **state) {
     free(e->tap.rec.p);
     free(e->tap.arrivals);
   }
+  /* Shared tables no stream holds any more: nothing left behind. */
+  probdist_shared_flush();
   if (h->ctx_set) {
     replay_filter_free(h->ctx.replay);
     obfs4_server_state_clear(&h->ctx.state);
@@ -738,7 +741,6 @@ static void test_server_pads_bursts_exactly(void **state) {
   probdist_t *d = &h->ctx.len_dist;
   d->n = 1;
   d->values[0] = 700 - d->min;
-  d->weights[0] = 1.0;
   d->prob[0] = 1.0;
   d->alias[0] = 0;
   end_t *c, *s;
@@ -766,6 +768,81 @@ static void test_server_pads_bursts_exactly(void **state) {
   }
   assert_int_equal(c->errors + s->errors, 0);
   free(data);
+}
+
+/* The server's seed frame comes late (it normally travels with the
+ * reply): a client that must send before it has one shapes with a random
+ * distribution of its own meanwhile (and, paced, a random delay
+ * distribution), then takes the seed when it comes, after which its
+ * bursts are padded to the server's distribution. */
+static void run_seed_late(harness_t *h, obfs4_iat_mode_t mode) {
+  ctx_init(h, mode);
+  end_t *s = server_end(h);
+  end_t *c = client_end(h, mode);
+  link_taps(c, s, true, false);
+  WAIT_FOR(h, s->connected && s->tap.rec.len > SEED_FRAME_LEN, "the server's reply");
+  wait_quiet(h, "the reply at the server's tap");
+  size_t reply = s->tap.rec.len - SEED_FRAME_LEN;
+  tap_send(&c->tap, s->tap.rec.p, reply);
+  WAIT_FOR(h, c->connected, "the client's handshake done without the seed frame");
+
+  uint8_t *data = test_pattern_new(30000, 51);
+  assert_int_equal(bufferevent_write(c->plain, data, 30000), 0);
+  WAIT_FOR(h, evbuffer_get_length(s->got) == 30000, "data shaped before the seed");
+  assert_got(s, data, 30000);
+  evbuffer_drain(s->got, 30000);
+
+  s->tap.fwd_off = reply;
+  s->tap.forward = true;
+  tap_forward(&s->tap);
+  wait_quiet(h, "the seed frame at the client");
+  const size_t sizes[] = {1, 1406, 1428, 4000, 10000, 20000, 3, 777, 2854, 100, 65536, 12};
+  for (size_t i = 0; i < COUNT(sizes); i++) {
+    size_t wire_before = c->tap.rec.len;
+    assert_int_equal(bufferevent_write(c->plain, data, sizes[i] < 30000 ? sizes[i] : 30000), 0);
+    size_t n = sizes[i] < 30000 ? sizes[i] : 30000;
+    WAIT_FOR(h, evbuffer_get_length(s->got) == n, "one burst after the seed");
+    wait_quiet(h, "the burst's padding");
+    assert_got(s, data, n);
+    evbuffer_drain(s->got, n);
+    assert_burst_shaped(&h->ctx.len_dist, n, c->tap.rec.len - wire_before);
+  }
+  assert_int_equal(c->errors + s->errors, 0);
+  free(data);
+}
+
+static void test_seed_late(void **state) { run_seed_late(*state, OBFS4_IAT_NONE); }
+static void test_seed_late_paced(void **state) { run_seed_late(*state, OBFS4_IAT_ENABLED); }
+
+/* Every client of one bridge gets the same seed: they share one copy of
+ * its tables (and, paced, of its delay tables), held while any of them
+ * lives, and data still flows through each. */
+static void test_clients_share_tables(void **state) {
+  harness_t *h = *state;
+  ctx_init(h, OBFS4_IAT_ENABLED);
+  probdist_shared_flush();
+  assert_int_equal(probdist_shared_cached(), 0);
+  end_t *c[4], *s[4];
+  for (int i = 0; i < 3; i++) {
+    connected_pair(h, OBFS4_IAT_NONE, &c[i], &s[i]);
+    assert_int_equal(probdist_shared_cached(), 1);
+  }
+  connected_pair(h, OBFS4_IAT_ENABLED, &c[3], &s[3]);
+  assert_int_equal(probdist_shared_cached(), 2);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(bufferevent_write(c[i]->plain, "ping", 4), 0);
+    WAIT_FOR(h, evbuffer_get_length(s[i]->got) == 4, "a burst from each client");
+    assert_got(s[i], "ping", 4);
+  }
+  /* Held: a flush keeps them. Freed with the streams, idle: a flush
+   * frees them. */
+  probdist_shared_flush();
+  assert_int_equal(probdist_shared_cached(), 2);
+  for (int i = 0; i < 4; i++)
+    end_free_stream(c[i]);
+  settle(h, 3, "the client streams' deferred frees");
+  probdist_shared_flush();
+  assert_int_equal(probdist_shared_cached(), 0);
 }
 
 /* ---- inter-arrival shaping ---- */
@@ -1128,6 +1205,9 @@ int main(void) {
       T(test_data_both_ways_and_half_close),
       T(test_bursts_padded_to_server_distribution),
       T(test_server_pads_bursts_exactly),
+      T(test_seed_late),
+      T(test_seed_late_paced),
+      T(test_clients_share_tables),
       T(test_iat_mode_1),
       T(test_iat_mode_2),
       T(test_iat_mode_1_free_while_held),

@@ -1,6 +1,8 @@
 /* Unit tests for transports/obfs4/ntor: obfs4proxy's own answers
  * (obfs4_vectors_ntor.h) for both sides and the KDF, the refusal of
- * all-zero Diffie-Hellman results, and dirty (Elligator) keys. */
+ * all-zero Diffie-Hellman results, dirty (Elligator) keys, and the
+ * HMAC-SHA256 under all of it (RFC 4231's vectors, libsodium's answers,
+ * copied states). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -154,6 +156,102 @@ static void test_random_keys_agree(void **state) {
   }
 }
 
+/* ---- HMAC-SHA256 ---- */
+
+static void hmac_once(uint8_t out[NTOR_HMAC_LEN], const uint8_t *key, size_t keylen,
+                      const uint8_t *msg, size_t len) {
+  ntor_hmac_t h;
+  ntor_hmac_init(&h, key, keylen);
+  ntor_hmac_update(&h, msg, len);
+  ntor_hmac_final(&h, out);
+  assert_null(h.inner);
+}
+
+/* RFC 4231 test cases 1, 2, 6 and 7 (6 and 7: a key longer than a block,
+ * hashed first; 7: a message longer than a block). */
+static void test_hmac_rfc4231(void **state) {
+  uint8_t k20[20], k131[131];
+  memset(k20, 0x0b, sizeof k20);
+  memset(k131, 0xaa, sizeof k131);
+  static const char m6[] = "Test Using Larger Than Block-Size Key - Hash Key First";
+  static const char m7[] = "This is a test using a larger than block-size key and a larger than "
+                           "block-size data. The key needs to be hashed before being used by "
+                           "the HMAC algorithm.";
+  static const uint8_t want[4][32] = {
+      {0xb0, 0x34, 0x4c, 0x61, 0xd8, 0xdb, 0x38, 0x53, 0x5c, 0xa8, 0xaf, 0xce, 0xaf, 0x0b, 0xf1, 0x2b,
+       0x88, 0x1d, 0xc2, 0x00, 0xc9, 0x83, 0x3d, 0xa7, 0x26, 0xe9, 0x37, 0x6c, 0x2e, 0x32, 0xcf, 0xf7},
+      {0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24, 0x26, 0x08, 0x95, 0x75, 0xc7,
+       0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27, 0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43},
+      {0x60, 0xe4, 0x31, 0x59, 0x1e, 0xe0, 0xb6, 0x7f, 0x0d, 0x8a, 0x26, 0xaa, 0xcb, 0xf5, 0xb7, 0x7f,
+       0x8e, 0x0b, 0xc6, 0x21, 0x37, 0x28, 0xc5, 0x14, 0x05, 0x46, 0x04, 0x0f, 0x0e, 0xe3, 0x7f, 0x54},
+      {0x9b, 0x09, 0xff, 0xa7, 0x1b, 0x94, 0x2f, 0xcb, 0x27, 0x63, 0x5f, 0xbc, 0xd5, 0xb0, 0xe9, 0x44,
+       0xbf, 0xdc, 0x63, 0x64, 0x4f, 0x07, 0x13, 0x93, 0x8a, 0x7f, 0x51, 0x53, 0x5c, 0x3a, 0x35, 0xe2},
+  };
+  uint8_t out[NTOR_HMAC_LEN];
+  hmac_once(out, k20, sizeof k20, (const uint8_t *)"Hi There", 8);
+  assert_memory_equal(out, want[0], 32);
+  hmac_once(out, (const uint8_t *)"Jefe", 4, (const uint8_t *)"what do ya want for nothing?", 28);
+  assert_memory_equal(out, want[1], 32);
+  hmac_once(out, k131, sizeof k131, (const uint8_t *)m6, sizeof m6 - 1);
+  assert_memory_equal(out, want[2], 32);
+  hmac_once(out, k131, sizeof k131, (const uint8_t *)m7, sizeof m7 - 1);
+  assert_memory_equal(out, want[3], 32);
+}
+
+/* libsodium's HMAC-SHA256 (what this code replaced) agrees, for keys of
+ * every length around the block size and messages fed in two pieces. */
+static void test_hmac_matches_libsodium(void **state) {
+  uint8_t key[130], msg[9000];
+  randombytes_buf(key, sizeof key);
+  randombytes_buf(msg, sizeof msg);
+  static const size_t lens[] = {0, 1, 55, 56, 63, 64, 65, 119, 120, 4096, 8192, 9000};
+  for (size_t keylen = 0; keylen <= sizeof key; keylen++) {
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+      size_t len = lens[i], cut = (len * keylen / 130) % (len + 1);
+      uint8_t want[32], got[32];
+      crypto_auth_hmacsha256_state st;
+      crypto_auth_hmacsha256_init(&st, key, keylen);
+      crypto_auth_hmacsha256_update(&st, msg, len);
+      crypto_auth_hmacsha256_final(&st, want);
+      ntor_hmac_t h;
+      ntor_hmac_init(&h, key, keylen);
+      ntor_hmac_update(&h, msg, cut);
+      ntor_hmac_update(&h, msg + cut, len - cut);
+      ntor_hmac_final(&h, got);
+      if (memcmp(want, got, sizeof want) != 0)
+        fail_msg("key %zu bytes, message %zu bytes (cut at %zu): MACs differ", keylen, len, cut);
+    }
+  }
+}
+
+/* A copied state finishes its own message; the original goes on. */
+static void test_hmac_copy(void **state) {
+  uint8_t key[52], msg[5000], want[3][32], got[3][32];
+  randombytes_buf(key, sizeof key);
+  randombytes_buf(msg, sizeof msg);
+  hmac_once(want[0], key, sizeof key, msg, 4000);
+  hmac_once(want[1], key, sizeof key, msg, 4500);
+  hmac_once(want[2], key, sizeof key, msg, 5000);
+  ntor_hmac_t prefix, a, b;
+  ntor_hmac_init(&prefix, key, sizeof key);
+  ntor_hmac_update(&prefix, msg, 4000);
+  ntor_hmac_copy(&a, &prefix);
+  ntor_hmac_copy(&b, &prefix);
+  ntor_hmac_update(&a, msg + 4000, 500);
+  ntor_hmac_update(&b, msg + 4000, 1000);
+  ntor_hmac_final(&b, got[2]);
+  ntor_hmac_final(&prefix, got[0]);
+  ntor_hmac_final(&a, got[1]);
+  assert_memory_equal(got, want, sizeof want);
+  /* Dropping a started, a finished and a zeroed state. */
+  ntor_hmac_init(&a, key, sizeof key);
+  ntor_hmac_drop(&a);
+  assert_null(a.inner);
+  ntor_hmac_drop(&a);
+  ntor_hmac_t zero = {0};
+  ntor_hmac_drop(&zero);
+}
+
 static int setup(void **state) {
   return sodium_init() < 0 ? -1 : 0;
 }
@@ -169,6 +267,9 @@ int main(void) {
       cmocka_unit_test(test_zero_results_fail),
       cmocka_unit_test(test_dirty_keys),
       cmocka_unit_test(test_random_keys_agree),
+      cmocka_unit_test(test_hmac_rfc4231),
+      cmocka_unit_test(test_hmac_matches_libsodium),
+      cmocka_unit_test(test_hmac_copy),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -27,34 +27,34 @@ static void hs_epoch_text(char out[OBFS4_EPOCH_MAX], int64_t hour) {
 }
 
 /* Marks and MACs are HMAC-SHA256(B | NODEID, ...) cut to 16 bytes. */
-static void hs_hmac_init(crypto_auth_hmacsha256_state *st, const obfs4_bridge_t *b) {
+static void hs_hmac_init(ntor_hmac_t *h, const obfs4_bridge_t *b) {
   uint8_t key[NTOR_KEY_LEN + NTOR_NODE_ID_LEN];
   memcpy(key, b->pk, NTOR_KEY_LEN);
   memcpy(key + NTOR_KEY_LEN, b->node_id, NTOR_NODE_ID_LEN);
-  crypto_auth_hmacsha256_init(st, key, sizeof key);
+  ntor_hmac_init(h, key, sizeof key);
 }
 
-static void hs_hmac_final16(crypto_auth_hmacsha256_state *st, uint8_t out[OBFS4_MAC_LEN]) {
-  uint8_t full[crypto_auth_hmacsha256_BYTES];
-  crypto_auth_hmacsha256_final(st, full);
+static void hs_hmac_final16(ntor_hmac_t *h, uint8_t out[OBFS4_MAC_LEN]) {
+  uint8_t full[NTOR_HMAC_LEN];
+  ntor_hmac_final(h, full);
   memcpy(out, full, OBFS4_MAC_LEN);
 }
 
 static void hs_mark(uint8_t out[OBFS4_MARK_LEN], const obfs4_bridge_t *b,
                     const uint8_t repr[HS_REPR_LEN]) {
-  crypto_auth_hmacsha256_state st;
-  hs_hmac_init(&st, b);
-  crypto_auth_hmacsha256_update(&st, repr, HS_REPR_LEN);
-  hs_hmac_final16(&st, out);
+  ntor_hmac_t h;
+  hs_hmac_init(&h, b);
+  ntor_hmac_update(&h, repr, HS_REPR_LEN);
+  hs_hmac_final16(&h, out);
 }
 
 static void hs_mac(uint8_t out[OBFS4_MAC_LEN], const obfs4_bridge_t *b, const uint8_t *msg,
                    size_t len, const char *epoch) {
-  crypto_auth_hmacsha256_state st;
-  hs_hmac_init(&st, b);
-  crypto_auth_hmacsha256_update(&st, msg, len);
-  crypto_auth_hmacsha256_update(&st, (const unsigned char *)epoch, strlen(epoch));
-  hs_hmac_final16(&st, out);
+  ntor_hmac_t h;
+  hs_hmac_init(&h, b);
+  ntor_hmac_update(&h, msg, len);
+  ntor_hmac_update(&h, epoch, strlen(epoch));
+  hs_hmac_final16(&h, out);
 }
 
 /* out holds X' | P_C (padlen bytes, already in place): adds M_C | MAC_C. */
@@ -136,7 +136,7 @@ obfs4_hs_result_t obfs4_server_hs_request(obfs4_server_hs_t *hs, replay_filter_t
                                           const uint8_t *buf, size_t len, uint64_t now_s) {
   static const int offsets[] = {0, -1, 1};
   const obfs4_bridge_t *b = &hs->id->pub;
-  crypto_auth_hmacsha256_state prefix;
+  ntor_hmac_t prefix;
   uint8_t mark[OBFS4_MARK_LEN];
   size_t end = len < OBFS4_MAX_HANDSHAKE_LEN ? len : OBFS4_MAX_HANDSHAKE_LEN;
   int64_t hour = (int64_t)obfs4_epoch_hour(now_s);
@@ -155,25 +155,31 @@ obfs4_hs_result_t obfs4_server_hs_request(obfs4_server_hs_t *hs, replay_filter_t
   pos = end - OBFS4_MARK_LEN - OBFS4_MAC_LEN;
 
   /* All three candidate MACs are computed whichever matches, as in
-   * obfs4proxy, so the time taken says little about the client's clock. */
+   * obfs4proxy, so the time taken says little about the client's clock.
+   * The message (up to 8 KiB of it padding) is hashed once; each
+   * candidate finishes a copy of that state with its own E. */
   hs_hmac_init(&prefix, b);
-  crypto_auth_hmacsha256_update(&prefix, buf, pos + OBFS4_MARK_LEN);
+  ntor_hmac_update(&prefix, buf, pos + OBFS4_MARK_LEN);
   for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
-    crypto_auth_hmacsha256_state st = prefix;
+    ntor_hmac_t h;
     char epoch[OBFS4_EPOCH_MAX];
     uint8_t mac[OBFS4_MAC_LEN];
     const uint8_t *mac_rx = buf + pos + OBFS4_MARK_LEN;
 
+    ntor_hmac_copy(&h, &prefix);
     hs_epoch_text(epoch, hour + offsets[i]);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)epoch, strlen(epoch));
-    hs_hmac_final16(&st, mac);
+    ntor_hmac_update(&h, epoch, strlen(epoch));
+    hs_hmac_final16(&h, mac);
     if (sodium_memcmp(mac, mac_rx, OBFS4_MAC_LEN) == 0) {
-      if (replay_filter_test_and_set(rf, now_s, mac_rx))
+      if (replay_filter_test_and_set(rf, now_s, mac_rx)) {
+        ntor_hmac_drop(&prefix);
         return OBFS4_HS_REPLAY;
+      }
       found = true;
       memcpy(hs->epoch, epoch, sizeof epoch);
     }
   }
+  ntor_hmac_drop(&prefix);
   if (!found)
     return OBFS4_HS_ERROR;
   /* Reachable only past OBFS4_MAX_HANDSHAKE_LEN; obfs4proxy checks it

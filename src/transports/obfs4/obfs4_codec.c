@@ -39,11 +39,14 @@ typedef struct {
   } hs;
   obfs4_framer_t enc;
   obfs4_deframer_t dec;
-  /* A client's own distributions, redrawn from the server's seed; a
-   * server uses the listener's. */
-  probdist_t *own;
+  /* The distributions in use: a server's are the listener's; a client
+   * holds references to the bridge's (shared, from its seed) or, if it
+   * had to send before the seed came, its own from a random seed until
+   * then. NULL until needed; iat_dist stays NULL with iat-mode 0. */
   const probdist_t *len_dist;
-  const probdist_t *iat_dist; /* NULL with iat-mode 0 */
+  const probdist_t *iat_dist;
+  const probdist_t *shared_len, *shared_iat; /* client: the references */
+  probdist_t *early;                         /* client: [len, iat] */
   struct evbuffer *held;      /* iat: encoded, not yet released */
   struct event *iat_timer;
   bool iat_waiting; /* a chunk went out; the next waits for the timer */
@@ -188,6 +191,29 @@ static bool iat_ready(obfs4_codec_t *c) {
   return c->iat_timer != NULL;
 }
 
+/* A client must shape data before the server's seed came (it comes with
+ * the reply, so this is rare): a random shape meanwhile, as obfs4proxy
+ * starts with. False if out of memory. */
+static bool client_early_tables(obfs4_codec_t *c) {
+  size_t n = c->iat_mode == OBFS4_IAT_NONE ? 1 : 2;
+  uint8_t seed[DRBG_SEED_LEN];
+  c->early = calloc(n, sizeof *c->early);
+  if (!c->early)
+    return false;
+  randombytes_buf(seed, sizeof seed);
+  probdist_init(&c->early[0], seed, 0, OBFS4_MAX_SEGMENT_LEN, false);
+  c->len_dist = &c->early[0];
+  if (n == 2) {
+    uint8_t iat_seed[DRBG_SEED_LEN];
+    obfs4_iat_seed(iat_seed, seed);
+    probdist_init(&c->early[1], iat_seed, 0, IAT_MAX_SAMPLE, false);
+    c->iat_dist = &c->early[1];
+    sodium_memzero(iat_seed, sizeof iat_seed);
+  }
+  sodium_memzero(seed, sizeof seed);
+  return true;
+}
+
 static codec_result_t obfs4_on_plain(codec_t *base, struct evbuffer *plain_in,
                                      struct evbuffer *wire_out) {
   obfs4_codec_t *c = (obfs4_codec_t *)base;
@@ -195,6 +221,8 @@ static codec_result_t obfs4_on_plain(codec_t *base, struct evbuffer *plain_in,
     return CODEC_NEED_MORE; /* held until the handshake is done */
   if (evbuffer_get_length(plain_in) == 0)
     return CODEC_OK;
+  if (!c->len_dist && !client_early_tables(c))
+    return CODEC_ERROR;
   if (!iat_ready(c))
     return CODEC_ERROR;
   return encode_burst(c, plain_in, wire_out);
@@ -210,15 +238,32 @@ static void start_framing(obfs4_codec_t *c, uint8_t keymat[OBFS4_KEYMAT_LEN]) {
   c->phase = OBFS4_OPEN;
 }
 
-/* The client heard the server's length seed: both distributions are
- * redrawn from it, so this connection's shape is the bridge's. */
-static void client_take_seed(obfs4_codec_t *c, const uint8_t seed[OBFS4_SEED_PACKET_LEN]) {
-  probdist_reset(&c->own[0], seed);
-  if (c->iat_dist) {
+/* The client heard the server's length seed: the distributions are the
+ * ones it gives, so this connection's shape is the bridge's. Every
+ * connection to the bridge gets the same seed, so the tables come from
+ * the shared cache. False if out of memory. */
+static bool client_take_seed(obfs4_codec_t *c, const uint8_t seed[OBFS4_SEED_PACKET_LEN]) {
+  const probdist_t *len = probdist_shared_get(seed, 0, OBFS4_MAX_SEGMENT_LEN, false);
+  const probdist_t *iat = NULL;
+  if (len && c->iat_mode != OBFS4_IAT_NONE) {
     uint8_t iat_seed[DRBG_SEED_LEN];
     obfs4_iat_seed(iat_seed, seed);
-    probdist_reset(&c->own[1], iat_seed);
+    iat = probdist_shared_get(iat_seed, 0, IAT_MAX_SAMPLE, false);
+    if (!iat) {
+      probdist_shared_put(len);
+      return false;
+    }
   }
+  if (!len)
+    return false;
+  /* A server may send its seed again: the last one counts. */
+  probdist_shared_put(c->shared_len);
+  probdist_shared_put(c->shared_iat);
+  c->shared_len = c->len_dist = len;
+  c->shared_iat = c->iat_dist = iat;
+  free(c->early);
+  c->early = NULL;
+  return true;
 }
 
 static codec_result_t read_frames(obfs4_codec_t *c, struct evbuffer *wire_in,
@@ -227,8 +272,10 @@ static codec_result_t read_frames(obfs4_codec_t *c, struct evbuffer *wire_in,
   bool seed_seen = false;
   const char *why = NULL;
   obfs4_deframe_result_t r = obfs4_deframe(&c->dec, wire_in, plain_out, seed, &seed_seen, &why);
-  if (seed_seen && !c->srv)
-    client_take_seed(c, seed);
+  if (seed_seen && !c->srv && !client_take_seed(c, seed)) {
+    log_warn("obfs4: out of memory for the bridge's packet length tables");
+    return CODEC_ERROR;
+  }
   if (r == OBFS4_DEFRAME_ERROR) {
     log_debug("obfs4: closing: %s", why ? why : "bad frame");
     return CODEC_ERROR;
@@ -349,7 +396,9 @@ static void obfs4_codec_free(codec_t *base) {
     event_free(c->iat_timer);
   if (c->held)
     evbuffer_free(c->held);
-  free(c->own);
+  probdist_shared_put(c->shared_len);
+  probdist_shared_put(c->shared_iat);
+  free(c->early);
   obfs4_framer_clear(&c->enc);
   obfs4_deframer_clear(&c->dec);
   sodium_memzero(c, sizeof *c);
@@ -390,23 +439,8 @@ codec_t *obfs4_client_codec_new(const obfs4_bridge_t *bridge, obfs4_iat_mode_t i
   obfs4_codec_t *c = codec_alloc(iat_mode);
   if (!c)
     return NULL;
-  c->own = calloc(2, sizeof *c->own);
-  if (!c->own) {
-    obfs4_codec_free(&c->base);
-    return NULL;
-  }
-  /* Until the server's seed arrives (it comes with the reply, so in
-   * practice before any data) a random shape, as obfs4proxy starts. */
-  uint8_t seed[DRBG_SEED_LEN];
-  randombytes_buf(seed, sizeof seed);
-  probdist_init(&c->own[0], seed, 0, OBFS4_MAX_SEGMENT_LEN, false);
-  c->len_dist = &c->own[0];
-  if (iat_mode != OBFS4_IAT_NONE) {
-    uint8_t iat_seed[DRBG_SEED_LEN];
-    obfs4_iat_seed(iat_seed, seed);
-    probdist_init(&c->own[1], iat_seed, 0, IAT_MAX_SAMPLE, false);
-    c->iat_dist = &c->own[1];
-  }
+  /* No distributions yet: the server's seed comes with its reply, before
+   * any data can be sent (client_early_tables covers the exception). */
   c->hs.client.bridge = *bridge;
   c->base.ops = &obfs4_client_ops;
   return &c->base;
