@@ -10,6 +10,10 @@ test_obfs4_probes.py).
 - The server's probe close delay, computed as obfs4proxy computes it:
   rand.New(HashDrbg(drbg-seed)).Intn(60), with SipHash-2-4, the DRBG and
   Go 1.19's math/rand rejection sampling written out here.
+- A bridge's packet length and inter-arrival distributions (the values
+  and weights probdist.New draws from its drbg-seed), and the seeds the
+  iat tests use for their properties (FAST_IAT_SEED, ZERO_LEN_SEED), with
+  checks of those properties.
 - A builder for client handshakes (obfs4-spec section 4): X' random bytes,
   padding, M_C and MAC_C for any epoch hour. The server checks the MAC
   before it maps X' to a point, and ntor works on whatever point that is,
@@ -51,6 +55,8 @@ CLIENT_MIN_PAD = 77
 CLIENT_MAX_PAD = MAX_HANDSHAKE_LEN - (REPR_LEN + MARK_LEN + MAC_LEN)
 SERVER_MIN_HS_LEN = 32 + 32 + MARK_LEN + MAC_LEN  # Y' | AUTH | M_S | MAC_S
 MAX_CLOSE_DELAY = 60
+MAX_SEGMENT_LEN = 1448  # framing.MaximumSegmentLength: the length distribution's top
+MAX_IAT_SAMPLE = 100    # maxIATDelay, in units of 100 microseconds
 CERT_LEN = 70
 
 # SOCKS5 reply codes used by the tests.
@@ -181,12 +187,62 @@ class GoRand:
             raise ValueError("intn: only 0 < n < 2^31 is written out here")
         return self.int31n(n)
 
+    def float64(self):
+        while True:
+            # float() rounds to nearest as Go's conversion does; dividing
+            # by 2^63 is then exact.
+            f = float(self.src.int63()) / 9223372036854775808.0
+            if f != 1.0:
+                return f
+
+    def perm(self, n):
+        # Go's loop, including the draw for i = 0 that swaps nothing.
+        m = [0] * n
+        for i in range(n):
+            j = self.intn(i + 1)
+            m[i] = m[j]
+            m[j] = i
+        return m
+
 
 def close_delay(drbg_seed):
     """Seconds a server with this drbg-seed (24 bytes) waits, after its
     handshake timeout, before closing a connection that failed the
     handshake."""
     return GoRand(HashDrbg(drbg_seed)).intn(MAX_CLOSE_DELAY)
+
+
+def weighted_dist(seed, lo, hi):
+    """The values and weights obfs4proxy's probdist.New(seed, lo, hi,
+    false) draws (its default, unbiased tables): [(value, weight)], the
+    probability of a value being its weight over the sum (its alias
+    tables give exactly that, up to rounding)."""
+    rng = GoRand(HashDrbg(seed))
+    span = hi - lo + 1
+    values = rng.perm(span)
+    n = rng.intn(min(span, 100)) + 1
+    return [(lo + v, rng.float64()) for v in values[:n]]
+
+
+def iat_seed(drbg_seed):
+    """The inter-arrival distribution's seed, from the length seed."""
+    return hashlib.sha256(drbg_seed).digest()[:24]
+
+
+def len_dist(drbg_seed):
+    """A bridge's packet length distribution (both ends use the bridge's
+    seed once the client has it)."""
+    return weighted_dist(drbg_seed, 0, MAX_SEGMENT_LEN)
+
+
+def iat_dist(drbg_seed):
+    """A bridge's inter-arrival distribution with iat-mode 1 or 2, in
+    units of 100 microseconds."""
+    return weighted_dist(iat_seed(drbg_seed), 0, MAX_IAT_SAMPLE)
+
+
+def dist_mean(dist):
+    return sum(v * w for v, w in dist) / sum(w for _, w in dist)
 
 
 def seed_with_delay(delay, label=b"ptd-obfs4-probe"):
@@ -196,6 +252,72 @@ def seed_with_delay(delay, label=b"ptd-obfs4-probe"):
         if close_delay(seed) == delay:
             return seed
     raise AssertionError("no seed with close delay %d found" % delay)
+
+
+# A bridge drbg-seed for moving bulk data at iat-mode 1 and 2. Both ends
+# draw the gap after each write from the bridge's inter-arrival
+# distribution, and with a typical seed the gaps (up to 10 ms, after each
+# segment or drawn length) hold a transfer to about 0.2 MiB/s. This seed's
+# distribution is the single value 0: the pacing is all there (chunks of a
+# segment, or of a drawn length padded in mode 2; a timer or a sleep after
+# each) but the gaps are empty.
+# Its properties (fast_iat_seed_check below asserts them): iat
+# distribution [0]; length distribution 61 values, 68 to 1338 bytes, mean
+# 690.9 (iat-mode 2 makes one write, and waits once, per drawn length; a
+# 0 would crash obfs4proxy 0.0.14, which panics on a 0-byte iat write).
+# Found offline by a search over SHA-256(b"ptd-obfs4-iat-%d" % i)[:24]
+# (ptdispatch's own probdist code, linked into a throwaway C program; the
+# Python below agrees, and with obfs4proxy's probdist): the first i,
+# 13448, whose iat distribution is [0] and whose length distribution has
+# no 0 and a mean of at least 512. About 1 seed in 10^4 has an iat
+# distribution of [0] (Intn(100) == 0 and Perm(101)[0] == 0).
+FAST_IAT_SEED = bytes.fromhex("7a39a256c0bfa4a1c7b43bad9fa8e6687fc527517ee6f8c4")
+FAST_IAT_SEED_SOURCE = b"ptd-obfs4-iat-13448"
+
+
+# Also with waits of 0, a seed whose length distribution holds 0 (2.7% of
+# the weight; 49 values, mean 669): an iat-mode 2 sender draws a 0-byte
+# chunk now and then. obfs4proxy 0.0.14 panics there ("BUG: Write(), iat
+# length was 0"; the process dies); ptdispatch draws again. Found like
+# FAST_IAT_SEED: the first i, 1589039, for SHA-256(b"ptd-obfs4-iat-zero-%d"
+# % i)[:24] with an iat distribution of [0] and a 0 length carrying at
+# least 2% of the weight.
+ZERO_LEN_SEED = bytes.fromhex("8462847a2749b89a4df6174fa0fd3f7d74da37949488e4cc")
+ZERO_LEN_SEED_SOURCE = b"ptd-obfs4-iat-zero-1589039"
+
+
+def _check_source(seed, source):
+    if hashlib.sha256(source).digest()[:24] != seed:
+        raise AssertionError("seed %s does not come from %r" % (seed.hex(), source))
+
+
+def _check_no_waits(seed):
+    iat = iat_dist(seed)
+    if [v for v, _ in iat] != [0]:
+        raise AssertionError("inter-arrival values %r, not [0]" % sorted(v for v, _ in iat))
+    return iat
+
+
+def fast_iat_seed_check():
+    """Raises AssertionError unless FAST_IAT_SEED has the properties
+    claimed for it. Returns (iat distribution, length distribution)."""
+    _check_source(FAST_IAT_SEED, FAST_IAT_SEED_SOURCE)
+    iat = _check_no_waits(FAST_IAT_SEED)
+    lens = len_dist(FAST_IAT_SEED)
+    if min(v for v, _ in lens) == 0 or dist_mean(lens) < 512:
+        raise AssertionError("length distribution with a 0 or a mean under 512: %r" % lens)
+    return iat, lens
+
+
+def zero_len_seed_check():
+    """Likewise for ZERO_LEN_SEED; returns the share of 0-byte draws."""
+    _check_source(ZERO_LEN_SEED, ZERO_LEN_SEED_SOURCE)
+    _check_no_waits(ZERO_LEN_SEED)
+    lens = len_dist(ZERO_LEN_SEED)
+    share = sum(w for v, w in lens if v == 0) / sum(w for _, w in lens)
+    if share < 0.02:
+        raise AssertionError("0-byte lengths drawn %.4f of the time, not 2%% or more" % share)
+    return share
 
 
 # --------------------------------------------------------------------------
