@@ -8,11 +8,10 @@
  * (C11 without extensions does not contract a*b+c into FMA).
  * Sampling is the alias method with the system CSPRNG.
  *
- * The shared tables live in a fixed array of slots under one mutex (a
- * client builds them once per bridge, so contention is not a concern);
- * each entry is counted, and one nobody holds stays until its slot is
- * wanted for other tables or probdist_shared_flush, which also runs at
- * exit. */
+ * The shared tables live in a fixed array of slots, with no lock:
+ * ptdispatch runs one event loop on one thread. Each entry is counted,
+ * and one nobody holds stays until its slot is wanted for other tables or
+ * probdist_shared_flush, which also runs at exit. */
 #define PROBDIST_PRIVATE
 #include "transports/obfs4/probdist.h"
 
@@ -156,7 +155,6 @@ typedef struct {
   uint64_t last_used; /* when the last reference went, for eviction */
 } probdist_entry_t;
 
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static probdist_entry_t *cache[PROBDIST_CACHE_SLOTS];
 static uint64_t cache_clock;
 static pthread_once_t cache_atexit_once = PTHREAD_ONCE_INIT;
@@ -182,8 +180,7 @@ static bool entry_matches(const probdist_entry_t *e, const uint8_t seed[DRBG_SEE
          memcmp(e->seed, seed, DRBG_SEED_LEN) == 0;
 }
 
-/* A cached entry for these tables, with one more reference; NULL if none.
- * Called with the lock held. */
+/* A cached entry for these tables, with one more reference; NULL if none. */
 static probdist_entry_t *cache_take(const uint8_t seed[DRBG_SEED_LEN], int min, int max,
                                     bool biased) {
   for (int i = 0; i < PROBDIST_CACHE_SLOTS; i++) {
@@ -197,7 +194,7 @@ static probdist_entry_t *cache_take(const uint8_t seed[DRBG_SEED_LEN], int min, 
 
 /* Puts e in an empty slot or in that of the least recently used entry
  * nobody holds, which is returned to be freed; if every slot is held, e
- * stays outside. Called with the lock held. */
+ * stays outside. */
 static probdist_entry_t *cache_insert(probdist_entry_t *e) {
   int slot = -1;
   if (!cache_usable)
@@ -220,33 +217,18 @@ static probdist_entry_t *cache_insert(probdist_entry_t *e) {
 
 const probdist_t *probdist_shared_get(const uint8_t seed[DRBG_SEED_LEN], int min, int max,
                                       bool biased) {
-  pthread_mutex_lock(&cache_lock);
   probdist_entry_t *e = cache_take(seed, min, max, biased);
-  pthread_mutex_unlock(&cache_lock);
   if (e)
     return &e->dist;
 
   pthread_once(&cache_atexit_once, cache_register_atexit);
-  /* Built outside the lock: it is the slow part (tens of microseconds). */
-  probdist_entry_t *fresh = calloc(1, sizeof *fresh);
-  if (!fresh)
+  e = calloc(1, sizeof *e);
+  if (!e)
     return NULL;
-  probdist_init(&fresh->dist, seed, min, max, biased);
-  memcpy(fresh->seed, seed, DRBG_SEED_LEN);
-  fresh->refs = 1;
-
-  probdist_entry_t *evicted = NULL;
-  pthread_mutex_lock(&cache_lock);
-  /* Another thread may have built the same meanwhile: use that one. */
-  e = cache_take(seed, min, max, biased);
-  if (!e) {
-    evicted = cache_insert(fresh);
-    e = fresh;
-    fresh = NULL;
-  }
-  pthread_mutex_unlock(&cache_lock);
-  entry_free(fresh);
-  entry_free(evicted);
+  probdist_init(&e->dist, seed, min, max, biased);
+  memcpy(e->seed, seed, DRBG_SEED_LEN);
+  e->refs = 1;
+  entry_free(cache_insert(e));
   return &e->dist;
 }
 
@@ -254,35 +236,24 @@ void probdist_shared_put(const probdist_t *w) {
   if (!w)
     return;
   probdist_entry_t *e = (probdist_entry_t *)w;
-  bool gone;
-  pthread_mutex_lock(&cache_lock);
   e->refs--;
   e->last_used = ++cache_clock;
-  gone = e->refs == 0 && !e->cached;
-  pthread_mutex_unlock(&cache_lock);
-  if (gone)
+  if (e->refs == 0 && !e->cached)
     entry_free(e);
 }
 
 void probdist_shared_flush(void) {
-  probdist_entry_t *idle[PROBDIST_CACHE_SLOTS] = {NULL};
-  pthread_mutex_lock(&cache_lock);
   for (int i = 0; i < PROBDIST_CACHE_SLOTS; i++) {
     if (cache[i] && cache[i]->refs == 0) {
-      idle[i] = cache[i];
+      entry_free(cache[i]);
       cache[i] = NULL;
     }
   }
-  pthread_mutex_unlock(&cache_lock);
-  for (int i = 0; i < PROBDIST_CACHE_SLOTS; i++)
-    entry_free(idle[i]);
 }
 
 int probdist_shared_cached(void) {
   int n = 0;
-  pthread_mutex_lock(&cache_lock);
   for (int i = 0; i < PROBDIST_CACHE_SLOTS; i++)
     n += cache[i] != NULL;
-  pthread_mutex_unlock(&cache_lock);
   return n;
 }
