@@ -14,6 +14,11 @@
 
 #include <stddef.h>
 
+/* The most libevent 2.1's evbuffer_read(), and so a socket bufferevent's
+ * read callback, takes in one call, whatever bufferevent_set_max_single_read
+ * says. A read of this size probably left more in the socket. */
+#define SOCKIO_LIBEVENT_READ_CAP 4096
+
 struct evbuffer;
 
 /* Why sockio_read() stopped. */

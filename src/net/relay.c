@@ -190,8 +190,9 @@ static void on_read(struct bufferevent *bev, void *arg) {
   size_t got = evbuffer_get_length(bufferevent_get_input(bev));
   move_input(s);
   /* A read shorter than libevent's cap emptied the socket: another
-   * readv() would only say EAGAIN. */
-  if (got >= (size_t)bufferevent_get_max_single_read(bev))
+   * readv() would only say EAGAIN. (The cap is evbuffer_read()'s 4 KiB,
+   * not the bufferevent's max_single_read, which is larger.) */
+  if (got >= SOCKIO_LIBEVENT_READ_CAP)
     read_more(s);
 }
 

@@ -46,6 +46,7 @@
 #include <event2/event.h>
 
 #define RELAY_PRIVATE
+#include "lib/sockio.h"
 #include "net/relay.h"
 #define SPLICE_PIPE_PRIVATE
 #include "net/splice_pipe.h"
@@ -793,6 +794,28 @@ static void test_splice_traffic_defers_idle_timeout(void **state) {
   assert_done_once(h);
 }
 
+/* On the general path a readable socket is emptied in big reads, not the
+ * 4 KiB a bufferevent read callback takes: a bulk transfer would otherwise
+ * cost an epoll_wait, an ioctl, an epoll_ctl and a readv per 4 KiB. With
+ * the bytes already queued, a few loop passes move many times the cap.
+ * (One pass: EVLOOP_NONBLOCK alone, as test_loop_step runs, loops until
+ * nothing is active, which would hide the per-call cap.) */
+static void test_codec_reads_in_big_calls(void **state) {
+  harness_t *h = start_relay(*state, &codec_relay);
+  size_t len = 160 * 1024;
+  flow_init(&h->up, len, 41);
+  write_some(h->app, &h->up);
+  assert_true(h->up.sent >= 64 * 1024);
+  int passes = 4;
+  for (int i = 0; i < passes; i++) {
+    assert_true(event_base_loop(h->loop.base, EVLOOP_ONCE | EVLOOP_NONBLOCK) >= 0);
+    read_some(h->far, &h->up);
+  }
+  if (h->up.recvd <= (size_t)passes * SOCKIO_LIBEVENT_READ_CAP)
+    fail_msg("%d loop passes moved %zu of %zu queued bytes: reads of at most %d bytes", passes,
+             h->up.recvd, h->up.sent, SOCKIO_LIBEVENT_READ_CAP);
+}
+
 static void test_codec_idle_timeout(void **state) {
   const relay_opts_t o = {.wrap_b = WRAP_COPY, .idle_s = 1};
   run_idle_timeout(start_relay(*state, &o));
@@ -865,6 +888,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_splice_idle_timeout, setup, teardown),
       cmocka_unit_test_setup_teardown(test_splice_traffic_defers_idle_timeout, setup, teardown),
       cmocka_unit_test_setup_teardown(test_codec_idle_timeout, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_codec_reads_in_big_calls, setup, teardown),
       cmocka_unit_test_setup_teardown(test_abort_null, setup, teardown),
       cmocka_unit_test_setup_teardown(test_loopback_bbr_becomes_reno, setup, teardown),
   };
