@@ -23,7 +23,8 @@
 #define MIN_BOX_LEN TAG_LEN                              /* no packet at all */
 #define MAX_BOX_LEN (OBFS4_MAX_SEGMENT_LEN - LENGTH_LEN) /* 1446 */
 
-_Static_assert(TAG_LEN == crypto_secretbox_MACBYTES, "obfs4 frames are NaCl secretboxes");
+_Static_assert(TAG_LEN == crypto_secretbox_MACBYTES && TAG_LEN == OBFS4_BOX_TAG_LEN,
+               "obfs4 frames are NaCl secretboxes");
 _Static_assert(crypto_secretbox_NONCEBYTES == 24, "16-byte prefix + 8-byte counter");
 _Static_assert(OBFS4_FRAME_OVERHEAD == LENGTH_LEN + TAG_LEN, "frame overhead");
 _Static_assert(OBFS4_MAX_FRAME_PAYLOAD == MAX_BOX_LEN - TAG_LEN, "frame payload");
@@ -34,18 +35,13 @@ _Static_assert(OBFS4_FRAMING_KEY_LEN == 32 + 16 + DRBG_SEED_LEN, "key material l
 void obfs4_framer_init(obfs4_framer_t *f, const uint8_t keymat[OBFS4_FRAMING_KEY_LEN]) {
   memcpy(f->key, keymat, sizeof f->key);
   memcpy(f->nonce_prefix, keymat + 32, sizeof f->nonce_prefix);
+  obfs4_box_key_init(&f->box, f->key, f->nonce_prefix);
   f->counter = 1;
   drbg_init(&f->drbg, keymat + 48);
 }
 
 void obfs4_framer_clear(obfs4_framer_t *f) {
   sodium_memzero(f, sizeof *f);
-}
-
-static void frame_nonce(const obfs4_framer_t *f, uint8_t nonce[crypto_secretbox_NONCEBYTES]) {
-  memcpy(nonce, f->nonce_prefix, sizeof f->nonce_prefix);
-  for (int i = 0; i < 8; i++)
-    nonce[16 + i] = (uint8_t)(f->counter >> (56 - 8 * i));
 }
 
 /* The next length mask: the DRBG block's first two bytes, big-endian. */
@@ -76,9 +72,7 @@ int obfs4_frame_packet(obfs4_framer_t *enc, struct evbuffer *out, uint8_t type,
     memcpy(pkt + OBFS4_PACKET_OVERHEAD, payload, len);
   memset(pkt + OBFS4_PACKET_OVERHEAD + len, 0, padlen);
 
-  uint8_t nonce[crypto_secretbox_NONCEBYTES];
-  frame_nonce(enc, nonce);
-  crypto_secretbox_easy(frame + LENGTH_LEN, pkt, pkt_len, nonce, enc->key);
+  obfs4_box_seal(&enc->box, enc->counter, frame + LENGTH_LEN, pkt, pkt_len);
   uint16_t wire_len = (uint16_t)(box_len ^ next_mask(enc));
   frame[0] = (uint8_t)(wire_len >> 8);
   frame[1] = (uint8_t)wire_len;
@@ -186,11 +180,9 @@ obfs4_deframe_result_t obfs4_deframe(obfs4_deframer_t *d, struct evbuffer *in,
       box = v.iov_base;
     else if (evbuffer_copyout(in, buf, box_len) != (ev_ssize_t)box_len)
       return deframe_fail(d, why, "cannot read the input buffer");
-    uint8_t nonce[crypto_secretbox_NONCEBYTES];
-    frame_nonce(&d->f, nonce);
-    /* With box == buf this opens in place: secretbox allows the packet to
-     * land exactly TAG_LEN bytes after the box's start. */
-    if (crypto_secretbox_open_easy(buf + TAG_LEN, box, box_len, nonce, d->f.key) != 0)
+    /* With box == buf this opens in place: the packet lands exactly
+     * TAG_LEN bytes after the box's start. */
+    if (obfs4_box_open(&d->f.box, d->f.counter, buf + TAG_LEN, box, box_len - TAG_LEN) != 0)
       return deframe_fail(d, why, "frame tag mismatch");
     evbuffer_drain(in, box_len);
     d->f.counter++;

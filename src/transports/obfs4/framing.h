@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "transports/obfs4/drbg.h"
+#include "transports/obfs4/secretbox.h"
 
 struct evbuffer;
 
@@ -36,6 +37,7 @@ enum {
 typedef struct {
   uint8_t key[32];
   uint8_t nonce_prefix[16];
+  obfs4_box_key_t box; /* the two above, ready to seal and open */
   uint64_t counter; /* next frame's nonce; starts at 1 */
   drbg_t drbg;      /* length masks */
 } obfs4_framer_t;
