@@ -10,6 +10,9 @@
 
 #include <event2/dns.h>
 #include <event2/event.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -334,11 +337,25 @@ static void raise_fd_limit(void) {
   }
 }
 
+/* A bulk transfer allocates and frees read buffers of 64-256 KiB all the
+ * time. glibc's defaults hand such memory back to the kernel (mmap for
+ * big blocks, a trimmed heap top) soon after it is freed, so every refill
+ * page-faults fresh zeroed pages in: a few percent of an obfs4 stream's
+ * CPU. Fixed thresholds keep up to 4 MiB of freed heap for reuse; idle
+ * connections hold no such buffers, so their footprint does not change. */
+static void tune_malloc(void) {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 4 * 1024 * 1024);
+#endif
+}
+
 int ptd_main(int argc, char *argv[], char *envp[]) {
   pid_t initial_ppid = getppid();
   /* A peer that vanishes mid-write must cost one connection, not the
    * process. */
   signal(SIGPIPE, SIG_IGN);
+  tune_malloc();
   /* libsodium's own generator (ChaCha20, keyed once from getrandom(2),
    * key erased as it goes) instead of one getrandom(2) per call: an obfs4
    * handshake makes a dozen draws. It keeps one state per process and
