@@ -142,7 +142,7 @@ static void fz_check_client(obfs4_hs_result_t r, size_t consumed, size_t len) {
 }
 
 static void fz_server_raw(const uint8_t *p, size_t n) {
-  replay_filter_t *rf = replay_filter_new(8);
+  replay_filter_t *rf = replay_filter_new(8, OBFS4_REPLAY_TTL_S);
   obfs4_server_hs_t hs = {.id = &fz_id};
   obfs4_hs_result_t r = obfs4_server_hs_request(&hs, rf, p, n, FZ_NOW);
   fz_check_server(r, &hs, n);
@@ -183,7 +183,7 @@ static void fz_server_mutated(fz_cursor_t *c) {
   static uint8_t buf[OBFS4_MAX_HANDSHAKE_LEN + FZ_EXTRA];
   obfs4_client_hs_t client;
   obfs4_server_hs_t hs = {.id = &fz_id};
-  replay_filter_t *rf = replay_filter_new(8);
+  replay_filter_t *rf = replay_filter_new(8, OBFS4_REPLAY_TTL_S);
   fz_mutation_t m;
   int off;
   bool changed;
@@ -215,7 +215,7 @@ static void fz_client_mutated(fz_cursor_t *c) {
   uint8_t skeys[OBFS4_KEYMAT_LEN], ckeys[OBFS4_KEYMAT_LEN];
   obfs4_client_hs_t client;
   obfs4_server_hs_t hs = {.id = &fz_id};
-  replay_filter_t *rf = replay_filter_new(8);
+  replay_filter_t *rf = replay_filter_new(8, OBFS4_REPLAY_TTL_S);
   size_t consumed = 0;
   fz_mutation_t m;
   int off;

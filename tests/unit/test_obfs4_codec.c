@@ -51,7 +51,7 @@
 #include "transports/obfs4/handshake.h"
 #include "transports/obfs4/obfs4_codec.h"
 #include "transports/obfs4/probdist.h"
-#include "transports/obfs4/replay.h"
+#include "lib/replay.h"
 #include "transports/obfs4/state.h"
 #include "transports/transport.h"
 
@@ -368,7 +368,7 @@ static void ctx_init(harness_t *h, obfs4_iat_mode_t iat) {
   assert_false(h->ctx_set);
   ctx_load_state(h, iat);
   assert_int_equal(h->ctx.state.iat_mode, iat);
-  h->ctx.replay = replay_filter_new(REPLAY_MAX_ENTRIES);
+  h->ctx.replay = replay_filter_new(OBFS4_REPLAY_MAX_ENTRIES, OBFS4_REPLAY_TTL_S);
   assert_non_null(h->ctx.replay);
   probdist_init(&h->ctx.len_dist, h->ctx.state.drbg_seed, 0, OBFS4_MAX_SEGMENT_LEN, false);
   uint8_t iat_seed[DRBG_SEED_LEN];

@@ -96,7 +96,7 @@ static void test_client_request_is_obfs4proxys(void **state) {
 }
 
 static void test_server_accepts_obfs4proxys_request(void **state) {
-  replay_filter_t *rf = replay_filter_new(16);
+  replay_filter_t *rf = replay_filter_new(16, OBFS4_REPLAY_TTL_S);
   obfs4_server_hs_t hs;
   elligator2_keypair_t eph;
   static uint8_t out[OBFS4_MAX_HANDSHAKE_LEN];
@@ -148,7 +148,7 @@ static void test_server_epoch_window(void **state) {
   } cases[] = {{0, OBFS4_HS_OK}, {-1, OBFS4_HS_OK}, {1, OBFS4_HS_OK},
                {-2, OBFS4_HS_ERROR}, {2, OBFS4_HS_ERROR}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    replay_filter_t *rf = replay_filter_new(16);
+    replay_filter_t *rf = replay_filter_new(16, OBFS4_REPLAY_TTL_S);
     obfs4_server_hs_t hs;
     uint64_t now = (uint64_t)((int64_t)VEC_NOW + cases[i].shift_h * HOUR);
     obfs4_hs_result_t r = server_parse(obfs4_vec_hs_request, sizeof obfs4_vec_hs_request, now, rf, &hs);
@@ -168,7 +168,7 @@ static void test_server_epoch_window(void **state) {
 
 /* Fed one byte at a time, a request is NEED_MORE until its last byte. */
 static void test_server_request_bytewise(void **state) {
-  replay_filter_t *rf = replay_filter_new(16);
+  replay_filter_t *rf = replay_filter_new(16, OBFS4_REPLAY_TTL_S);
   obfs4_server_hs_t hs = {.id = &vec_id};
   size_t n = sizeof obfs4_vec_hs_request;
   for (size_t len = 0; len < n; len++) {
@@ -201,7 +201,7 @@ static void test_client_reply_bytewise(void **state) {
 /* ---- our client with our server ---- */
 
 static void roundtrip(size_t cpad, size_t spad) {
-  replay_filter_t *rf = replay_filter_new(16);
+  replay_filter_t *rf = replay_filter_new(16, OBFS4_REPLAY_TTL_S);
   obfs4_client_hs_t c = {.bridge = vec_id.pub};
   obfs4_server_hs_t s = {.id = &vec_id};
   elligator2_keypair_t eph;
@@ -253,7 +253,7 @@ static void test_padding_bounds(void **state) {
   elligator2_keypair_t eph;
   static uint8_t out[OBFS4_MAX_HANDSHAKE_LEN];
   uint8_t keymat[OBFS4_KEYMAT_LEN];
-  replay_filter_t *rf = replay_filter_new(4);
+  replay_filter_t *rf = replay_filter_new(4, OBFS4_REPLAY_TTL_S);
 
   vec_client(&c);
   assert_int_equal(obfs4_client_hs_request(&c, out, OBFS4_CLIENT_MIN_PAD - 1, 1), 0);
@@ -277,7 +277,7 @@ static void test_padding_bounds(void **state) {
 /* ---- the server turns requests down ---- */
 
 static void test_server_too_short(void **state) {
-  replay_filter_t *rf = replay_filter_new(4);
+  replay_filter_t *rf = replay_filter_new(4, OBFS4_REPLAY_TTL_S);
   obfs4_server_hs_t hs;
   /* Shorter than X' | P_C(77) | M_C | MAC_C: M_C is not looked for. */
   for (size_t len = 0; len < 32 + 77 + 32; len++)
@@ -288,7 +288,7 @@ static void test_server_too_short(void **state) {
 /* Bytes with no M_C at their end: NEED_MORE until 8192 bytes, then an
  * ERROR, and beyond as well. */
 static void test_server_no_mark(void **state) {
-  replay_filter_t *rf = replay_filter_new(4);
+  replay_filter_t *rf = replay_filter_new(4, OBFS4_REPLAY_TTL_S);
   obfs4_server_hs_t hs;
   static uint8_t junk[OBFS4_MAX_HANDSHAKE_LEN + 100];
   randombytes_buf(junk, sizeof junk);
@@ -304,7 +304,7 @@ static void test_server_no_mark(void **state) {
 /* A mark not at the end (the client sent one byte too many) is not
  * found: more is awaited, until 8192 bytes make it an ERROR. */
 static void test_server_trailing_byte(void **state) {
-  replay_filter_t *rf = replay_filter_new(4);
+  replay_filter_t *rf = replay_filter_new(4, OBFS4_REPLAY_TTL_S);
   obfs4_server_hs_t hs;
   static uint8_t buf[OBFS4_MAX_HANDSHAKE_LEN];
   size_t n = sizeof obfs4_vec_hs_request;
@@ -320,7 +320,7 @@ static void test_server_trailing_byte(void **state) {
  * M_C | MAC_C at bytes 8160..8191, records MAC_C, and only then refuses
  * the extra bytes. So the same request alone is afterwards a replay. */
 static void test_server_bytes_after_full_request(void **state) {
-  replay_filter_t *rf = replay_filter_new(4);
+  replay_filter_t *rf = replay_filter_new(4, OBFS4_REPLAY_TTL_S);
   obfs4_client_hs_t c;
   obfs4_server_hs_t hs;
   static uint8_t buf[OBFS4_MAX_HANDSHAKE_LEN + 1];
@@ -342,7 +342,7 @@ static void test_server_wrong_mac(void **state) {
                                  sizeof obfs4_vec_hs_request - 16, sizeof obfs4_vec_hs_request - 1};
   static uint8_t buf[sizeof obfs4_vec_hs_request];
   for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
-    replay_filter_t *rf = replay_filter_new(4);
+    replay_filter_t *rf = replay_filter_new(4, OBFS4_REPLAY_TTL_S);
     obfs4_server_hs_t hs;
     memcpy(buf, obfs4_vec_hs_request, sizeof buf);
     buf[flips[i]] ^= 0x01;
@@ -359,7 +359,7 @@ static void test_server_wrong_mark_waits(void **state) {
                                  sizeof obfs4_vec_hs_request - 17};
   static uint8_t buf[sizeof obfs4_vec_hs_request];
   for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
-    replay_filter_t *rf = replay_filter_new(4);
+    replay_filter_t *rf = replay_filter_new(4, OBFS4_REPLAY_TTL_S);
     obfs4_server_hs_t hs;
     memcpy(buf, obfs4_vec_hs_request, sizeof buf);
     buf[flips[i]] ^= 0x80;
@@ -371,7 +371,7 @@ static void test_server_wrong_mark_waits(void **state) {
 /* A MAC made for E+-2 (with a right mark) is refused. */
 static void test_server_mac_two_hours_off(void **state) {
   for (int d = -2; d <= 2; d += 4) {
-    replay_filter_t *rf = replay_filter_new(4);
+    replay_filter_t *rf = replay_filter_new(4, OBFS4_REPLAY_TTL_S);
     obfs4_client_hs_t c;
     obfs4_server_hs_t hs;
     static uint8_t buf[OBFS4_MAX_HANDSHAKE_LEN];
@@ -385,7 +385,7 @@ static void test_server_mac_two_hours_off(void **state) {
 }
 
 static void test_server_replay(void **state) {
-  replay_filter_t *rf = replay_filter_new(4);
+  replay_filter_t *rf = replay_filter_new(4, OBFS4_REPLAY_TTL_S);
   obfs4_server_hs_t hs;
   assert_int_equal(server_parse(obfs4_vec_hs_request, sizeof obfs4_vec_hs_request, VEC_NOW, rf, &hs),
                    OBFS4_HS_OK);
@@ -402,7 +402,7 @@ static void test_server_replay(void **state) {
 
 /* The server's ntor fails on a low-order X: no reply. */
 static void test_server_reply_zero_dh(void **state) {
-  replay_filter_t *rf = replay_filter_new(4);
+  replay_filter_t *rf = replay_filter_new(4, OBFS4_REPLAY_TTL_S);
   obfs4_server_hs_t hs;
   elligator2_keypair_t eph;
   static uint8_t out[OBFS4_MAX_HANDSHAKE_LEN];

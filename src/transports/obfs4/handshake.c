@@ -171,7 +171,7 @@ obfs4_hs_result_t obfs4_server_hs_request(obfs4_server_hs_t *hs, replay_filter_t
     ntor_hmac_update(&h, epoch, strlen(epoch));
     hs_hmac_final16(&h, mac);
     if (sodium_memcmp(mac, mac_rx, OBFS4_MAC_LEN) == 0) {
-      if (replay_filter_test_and_set(rf, now_s, mac_rx)) {
+      if (replay_filter_test_and_set(rf, now_s, mac_rx, OBFS4_MAC_LEN)) {
         ntor_hmac_drop(&prefix);
         return OBFS4_HS_REPLAY;
       }

@@ -20,11 +20,17 @@
 
 #include "transports/obfs4/elligator2.h"
 #include "transports/obfs4/ntor.h"
-#include "transports/obfs4/replay.h"
+#include "lib/replay.h"
 
 #define OBFS4_MAX_HANDSHAKE_LEN 8192
 #define OBFS4_MARK_LEN 16
 #define OBFS4_MAC_LEN 16
+/* The server's replay filter (lib/replay.h), keyed by MAC_C: obfs4proxy
+ * keeps an entry three hours (the epoch-hour window a MAC is valid in,
+ * with margin) and at most this many, far above what a bridge sees in
+ * three hours. */
+#define OBFS4_REPLAY_TTL_S (3 * 3600)
+#define OBFS4_REPLAY_MAX_ENTRIES (100 * 1024)
 #define OBFS4_CLIENT_HS_MIN_LEN 64 /* X' | M_C | MAC_C */
 #define OBFS4_CLIENT_MIN_PAD 77
 #define OBFS4_CLIENT_MAX_PAD (OBFS4_MAX_HANDSHAKE_LEN - OBFS4_CLIENT_HS_MIN_LEN)

@@ -88,7 +88,7 @@ static transport_server_t *obfs4_server_new(const kvlist_t *options, const char 
     obfs4_server_free(srv);
     return NULL;
   }
-  srv->ctx.replay = replay_filter_new(REPLAY_MAX_ENTRIES);
+  srv->ctx.replay = replay_filter_new(OBFS4_REPLAY_MAX_ENTRIES, OBFS4_REPLAY_TTL_S);
   srv->args = kvlist_new();
   char cert[OBFS4_CERT_LEN + 1];
   char iat[2] = {(char)('0' + srv->ctx.state.iat_mode), '\0'};

@@ -19,7 +19,7 @@
 
 #include "transports/obfs4/handshake.h"
 #include "transports/obfs4/probdist.h"
-#include "transports/obfs4/replay.h"
+#include "lib/replay.h"
 #include "transports/obfs4/state.h"
 #include "transports/transport.h"
 

@@ -11,7 +11,7 @@
  *
  * The ring and the table start small and double up to max_entries, so a
  * quiet bridge does not pay for a busy one. */
-#include "transports/obfs4/replay.h"
+#include "lib/replay.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +29,7 @@ typedef struct {
 
 struct replay_filter {
   size_t max;
+  uint64_t ttl_s;
   uint8_t key[crypto_shorthash_KEYBYTES];
   replay_entry_t *ring;
   size_t ring_cap;
@@ -38,10 +39,10 @@ struct replay_filter {
   size_t table_mask;
 };
 
-static uint64_t replay_digest(const replay_filter_t *rf, const uint8_t key[REPLAY_KEY_LEN]) {
+static uint64_t replay_digest(const replay_filter_t *rf, const uint8_t *key, size_t keylen) {
   uint8_t h[crypto_shorthash_BYTES];
   uint64_t d;
-  crypto_shorthash(h, key, REPLAY_KEY_LEN, rf->key);
+  crypto_shorthash(h, key, keylen, rf->key);
   memcpy(&d, h, sizeof d);
   return d;
 }
@@ -124,7 +125,7 @@ static void replay_grow(replay_filter_t *rf) {
     replay_table_put(rf, ring[a].digest, a);
 }
 
-replay_filter_t *replay_filter_new(size_t max_entries) {
+replay_filter_t *replay_filter_new(size_t max_entries, uint64_t ttl_s) {
   replay_filter_t *rf = xcalloc(1, sizeof *rf);
   size_t tsize;
 
@@ -134,6 +135,7 @@ replay_filter_t *replay_filter_new(size_t max_entries) {
   /* Full, the filter drops one entry per call before looking: with room
    * for one it would never see a replay. */
   rf->max = max_entries > 2 ? max_entries : 2;
+  rf->ttl_s = ttl_s;
   rf->ring_cap = rf->max < REPLAY_INITIAL_CAP ? rf->max : REPLAY_INITIAL_CAP;
   rf->ring = xcalloc(rf->ring_cap, sizeof *rf->ring);
   tsize = replay_table_size(rf->ring_cap);
@@ -164,16 +166,16 @@ static void replay_compact(replay_filter_t *rf, uint64_t now_s) {
         replay_reset(rf);
         return;
       }
-      if (now_s - first < REPLAY_TTL_S)
+      if (now_s - first < rf->ttl_s)
         return;
     }
     replay_drop_oldest(rf);
   }
 }
 
-bool replay_filter_test_and_set(replay_filter_t *rf, uint64_t now_s,
-                                const uint8_t key[REPLAY_KEY_LEN]) {
-  uint64_t digest = replay_digest(rf, key);
+bool replay_filter_test_and_set(replay_filter_t *rf, uint64_t now_s, const uint8_t *key,
+                                size_t keylen) {
+  uint64_t digest = replay_digest(rf, key, keylen);
   size_t slot;
 
   replay_compact(rf, now_s);

@@ -1,4 +1,4 @@
-/* Unit tests for transports/obfs4/replay: obfs4proxy's TestAndSet
+/* Unit tests for lib/replay: obfs4proxy's TestAndSet
  * semantics (no refresh on a hit, expiry after the TTL, the oldest dropped
  * on every call while full, emptied when the clock goes back), growth, and a
  * randomised comparison with a plain model of the same rules. */
@@ -12,7 +12,12 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "transports/obfs4/replay.h"
+#include "lib/replay.h"
+
+/* obfs4's parameters, whose rules these are. */
+#define REPLAY_TTL_S (3 * 3600)
+#define REPLAY_MAX_ENTRIES (100 * 1024)
+#define REPLAY_KEY_LEN 16
 
 static void key_of(uint8_t key[REPLAY_KEY_LEN], uint32_t n) {
   memset(key, 0, REPLAY_KEY_LEN);
@@ -22,11 +27,11 @@ static void key_of(uint8_t key[REPLAY_KEY_LEN], uint32_t n) {
 static bool tas(replay_filter_t *rf, uint64_t now, uint32_t n) {
   uint8_t key[REPLAY_KEY_LEN];
   key_of(key, n);
-  return replay_filter_test_and_set(rf, now, key);
+  return replay_filter_test_and_set(rf, now, key, sizeof key);
 }
 
 static void test_hit_and_miss(void **state) {
-  replay_filter_t *rf = replay_filter_new(REPLAY_MAX_ENTRIES);
+  replay_filter_t *rf = replay_filter_new(REPLAY_MAX_ENTRIES, REPLAY_TTL_S);
   assert_int_equal(replay_filter_count(rf), 0);
   assert_false(tas(rf, 100, 1));
   assert_true(tas(rf, 100, 1));
@@ -41,7 +46,7 @@ static void test_hit_and_miss(void **state) {
 /* An entry lives REPLAY_TTL_S from when it was first seen; a hit does not
  * extend that. After it expires the key is new again. */
 static void test_ttl_not_refreshed(void **state) {
-  replay_filter_t *rf = replay_filter_new(16);
+  replay_filter_t *rf = replay_filter_new(16, REPLAY_TTL_S);
   assert_false(tas(rf, 1000, 7));
   assert_true(tas(rf, 1000 + REPLAY_TTL_S - 1, 7));
   assert_false(tas(rf, 1000 + REPLAY_TTL_S, 7));
@@ -52,7 +57,7 @@ static void test_ttl_not_refreshed(void **state) {
 
 /* Expired entries go, oldest first, whatever key is asked for. */
 static void test_expiry_in_order(void **state) {
-  replay_filter_t *rf = replay_filter_new(16);
+  replay_filter_t *rf = replay_filter_new(16, REPLAY_TTL_S);
   assert_false(tas(rf, 0, 1));
   assert_false(tas(rf, 100, 2));
   assert_false(tas(rf, 200, 3));
@@ -66,7 +71,7 @@ static void test_expiry_in_order(void **state) {
  * obfs4proxy's compaction does, hit or miss: so a full filter forgets its
  * oldest key even when that very key is asked for. */
 static void test_capacity_evicts_oldest(void **state) {
-  replay_filter_t *rf = replay_filter_new(4);
+  replay_filter_t *rf = replay_filter_new(4, REPLAY_TTL_S);
   for (uint32_t i = 0; i < 4; i++)
     assert_false(tas(rf, 10, i));
   assert_int_equal(replay_filter_count(rf), 4);
@@ -85,7 +90,7 @@ static void test_capacity_evicts_oldest(void **state) {
 
 /* The smallest filter: with room for two, it remembers one key. */
 static void test_small_capacity(void **state) {
-  replay_filter_t *rf = replay_filter_new(0);
+  replay_filter_t *rf = replay_filter_new(0, REPLAY_TTL_S);
   assert_false(tas(rf, 1, 1));
   assert_true(tas(rf, 1, 1));
   assert_false(tas(rf, 1, 2)); /* full: 1 2 */
@@ -96,7 +101,7 @@ static void test_small_capacity(void **state) {
 
 /* A clock that went back behind the oldest entry empties the filter. */
 static void test_clock_back_resets(void **state) {
-  replay_filter_t *rf = replay_filter_new(16);
+  replay_filter_t *rf = replay_filter_new(16, REPLAY_TTL_S);
   assert_false(tas(rf, 5000, 1));
   assert_false(tas(rf, 5001, 2));
   assert_false(tas(rf, 4999, 3));
@@ -108,7 +113,7 @@ static void test_clock_back_resets(void **state) {
 /* Many entries: the ring and table grow and every key is still found. */
 static void test_growth(void **state) {
   const uint32_t n = REPLAY_MAX_ENTRIES;
-  replay_filter_t *rf = replay_filter_new(n);
+  replay_filter_t *rf = replay_filter_new(n, REPLAY_TTL_S);
   for (uint32_t i = 0; i < n - 1; i++)
     assert_false(tas(rf, 1, i));
   for (uint32_t i = 0; i < n - 1; i++)
@@ -168,7 +173,7 @@ static void test_matches_model(void **state) {
   uint32_t rng = 12345;
   for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++) {
     model_t m = {calloc(caps[c] + 1, sizeof(model_entry_t)), 0, caps[c]};
-    replay_filter_t *rf = replay_filter_new(caps[c]);
+    replay_filter_t *rf = replay_filter_new(caps[c], REPLAY_TTL_S);
     uint64_t now = 1000000;
     assert_non_null(m.e);
     for (int step = 0; step < 20000; step++) {
@@ -190,6 +195,22 @@ static void test_matches_model(void **state) {
   }
 }
 
+/* shadow's use: 32-byte salts that never expire; only the bound ages
+ * them out. Keys differing in length or in their last byte differ. */
+static void test_forever_any_length(void **state) {
+  replay_filter_t *rf = replay_filter_new(3, REPLAY_TTL_FOREVER);
+  uint8_t salt[32] = {0};
+  assert_false(replay_filter_test_and_set(rf, 10, salt, sizeof salt));
+  assert_true(replay_filter_test_and_set(rf, UINT64_C(1) << 62, salt, sizeof salt));
+  assert_false(replay_filter_test_and_set(rf, UINT64_C(1) << 62, salt, 16));
+  salt[31] = 1;
+  assert_false(replay_filter_test_and_set(rf, UINT64_C(1) << 62, salt, sizeof salt));
+  /* Full (3): each call drops the oldest first, so the first salt is gone. */
+  salt[31] = 0;
+  assert_false(replay_filter_test_and_set(rf, UINT64_C(1) << 62, salt, sizeof salt));
+  replay_filter_free(rf);
+}
+
 static int setup(void **state) {
   return sodium_init() < 0 ? -1 : 0;
 }
@@ -204,6 +225,7 @@ int main(void) {
       cmocka_unit_test(test_clock_back_resets),
       cmocka_unit_test(test_growth),
       cmocka_unit_test(test_matches_model),
+      cmocka_unit_test(test_forever_any_length),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
