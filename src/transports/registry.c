@@ -6,10 +6,12 @@
 
 extern const transport_ops_t plain_transport;
 extern const transport_ops_t obfs4_transport;
+extern const transport_ops_t shadow_transport;
 
 static const transport_ops_t *const registry[] = {
     &plain_transport,
     &obfs4_transport,
+    &shadow_transport,
 };
 
 #define REGISTRY_SIZE (sizeof registry / sizeof registry[0])

@@ -1,0 +1,164 @@
+/* shadow: Shadowsocks AEAD (SIP004) as a transport, wire-compatible with
+ * shadowsocks-libev's ss-local and ss-server. The pieces: ss_aead.c (the
+ * ciphers and keys), ss_chunk.c (the stream's chunks), ss_addr.c (the
+ * address header) and shadow_codec.c (one connection). This file joins
+ * them to transport.h.
+ *
+ * Arguments, with the reference dispatcher's keys: password and
+ * cipherName, for the client per connection and for the server in its
+ * options; the client's optional target ("host:port") is the address its
+ * header names, for a stock ss-server, which connects wherever the header
+ * says. Without one the header names 0.0.0.0:0, which our server ignores
+ * (it forwards to its ORPort) and a stock ss-server refuses. */
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/addr.h"
+#include "lib/kvlist.h"
+#include "lib/quote.h"
+#include "lib/replay.h"
+#include "transports/shadow/shadow_codec.h"
+#include "transports/shadow/ss_addr.h"
+#include "transports/shadow/ss_aead.h"
+#include "transports/transport.h"
+
+#define KEY_PASSWORD "password"
+#define KEY_CIPHER "cipherName"
+#define KEY_TARGET "target"
+
+/* A failed handshake is held open up to this much past the handshake
+ * timeout, as obfs4 does it. */
+#define SHADOW_MAX_CLOSE_DELAY_S 60
+/* Salts remembered (about 32 bytes each, allocated as used): a salt never
+ * expires, so only this bound ages one out. */
+#define SHADOW_REPLAY_MAX_ENTRIES (256 * 1024)
+
+struct transport_server {
+  shadow_server_ctx_t ctx;
+  unsigned close_delay_s;
+};
+
+static int arg_error(const char *what, const char *key, const char *detail, char *err,
+                     size_t errlen) {
+  char q[QUOTE_MAX];
+  snprintf(err, errlen, "%s argument %s%s", what, quote_text(key, q, sizeof q), detail);
+  return -1;
+}
+
+/* password and cipherName, shared by both roles; the master key to
+ * *master (wiped on failure). */
+static int parse_keys(const kvlist_t *args, const ss_cipher_t **cipher, uint8_t *master,
+                      char *err, size_t errlen) {
+  const char *password = kvlist_get(args, KEY_PASSWORD);
+  const char *name = kvlist_get(args, KEY_CIPHER);
+  if (!password)
+    return arg_error("missing", KEY_PASSWORD, "", err, errlen);
+  if (!*password)
+    return arg_error("empty", KEY_PASSWORD, "", err, errlen);
+  if (!name)
+    return arg_error("missing", KEY_CIPHER, "", err, errlen);
+  *cipher = ss_cipher_find(name);
+  if (!*cipher) {
+    char q[QUOTE_MAX], detail[QUOTE_MAX + 128];
+    snprintf(detail, sizeof detail, ": unknown cipher %s (known: %s)",
+             quote_text(name, q, sizeof q), ss_cipher_names());
+    return arg_error("bad", KEY_CIPHER, detail, err, errlen);
+  }
+  if (ss_master_key(*cipher, password, master) != 0) {
+    snprintf(err, errlen, "cannot derive the key (no MD5 in this OpenSSL)");
+    return -1;
+  }
+  return 0;
+}
+
+static int parse_client(const kvlist_t *args, shadow_client_cfg_t *cfg, char *err,
+                        size_t errlen) {
+  memset(cfg, 0, sizeof *cfg);
+  if (parse_keys(args, &cfg->cipher, cfg->master, err, errlen) != 0)
+    return -1;
+  const char *target = kvlist_get(args, KEY_TARGET);
+  addr_endpoint_t ep;
+  char why[128] = "";
+  if (target) {
+    if (addr_parse_endpoint(target, ADDR_ALLOW_NAME, &ep, why, sizeof why) != 0) {
+      char q[QUOTE_MAX], detail[QUOTE_MAX + 160];
+      snprintf(detail, sizeof detail, ": %s %s (want host:port)", quote_text(target, q, sizeof q),
+               why);
+      sodium_memzero(cfg, sizeof *cfg);
+      return arg_error("bad", KEY_TARGET, detail, err, errlen);
+    }
+  } else {
+    struct sockaddr_in none = {.sin_family = AF_INET}; /* 0.0.0.0:0 */
+    addr_endpoint_from_sockaddr(&ep, (const struct sockaddr *)&none);
+  }
+  cfg->header_len = ss_addr_encode(&ep, cfg->header);
+  if (cfg->header_len == 0) {
+    sodium_memzero(cfg, sizeof *cfg);
+    return arg_error("bad", KEY_TARGET, ": the name is too long", err, errlen);
+  }
+  return 0;
+}
+
+static int shadow_args_check(const kvlist_t *args, char *err, size_t errlen) {
+  shadow_client_cfg_t cfg;
+  int rc = parse_client(args, &cfg, err, errlen);
+  sodium_memzero(&cfg, sizeof cfg);
+  return rc;
+}
+
+static codec_t *shadow_client_new(const kvlist_t *args, char *err, size_t errlen) {
+  shadow_client_cfg_t cfg;
+  if (parse_client(args, &cfg, err, errlen) != 0)
+    return NULL;
+  codec_t *c = shadow_client_codec_new(&cfg);
+  sodium_memzero(&cfg, sizeof cfg);
+  if (!c)
+    snprintf(err, errlen, "out of memory");
+  return c;
+}
+
+static void shadow_server_free(transport_server_t *srv) {
+  if (!srv)
+    return;
+  replay_filter_free(srv->ctx.replay);
+  sodium_memzero(srv, sizeof *srv);
+  free(srv);
+}
+
+static transport_server_t *shadow_server_new(const kvlist_t *options, const char *state_dir,
+                                             const kvlist_t **args_out, char *err,
+                                             size_t errlen) {
+  (void)state_dir;
+  *args_out = NULL; /* a client needs the password, which is no ARGS: line's business */
+  transport_server_t *srv = calloc(1, sizeof *srv);
+  if (!srv) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  if (parse_keys(options, &srv->ctx.cipher, srv->ctx.master, err, errlen) != 0) {
+    shadow_server_free(srv);
+    return NULL;
+  }
+  srv->ctx.replay = replay_filter_new(SHADOW_REPLAY_MAX_ENTRIES, REPLAY_TTL_FOREVER);
+  srv->close_delay_s = randombytes_uniform(SHADOW_MAX_CLOSE_DELAY_S);
+  return srv;
+}
+
+static codec_t *shadow_server_codec(transport_server_t *srv) {
+  return shadow_server_codec_new(&srv->ctx);
+}
+
+static unsigned shadow_close_delay(const transport_server_t *srv) { return srv->close_delay_s; }
+
+const transport_ops_t shadow_transport = {
+    .name = "shadow",
+    .client_args_check = shadow_args_check,
+    .client_codec_new = shadow_client_new,
+    .server_new = shadow_server_new,
+    .server_codec_new = shadow_server_codec,
+    .server_free = shadow_server_free,
+    .server_close_delay_s = shadow_close_delay,
+};
