@@ -8,11 +8,11 @@
 # The traffic comes from ptd_loadgen (bench/loadgen.c): the one next to
 # BINARY if CMake built it and it is not older than its source, else one
 # compiled here with ${CC:-cc} into a temporary directory. Knobs
-# (environment): BENCH_ONLY (all | plain | obfs4), BENCH_RUNS (3),
+# (environment): BENCH_ONLY (all, or a list of plain, obfs4, shadow), BENCH_RUNS (3),
 # BENCH_SECONDS (2), BENCH_STREAMS (8), BENCH_IDLE (1000), BENCH_PARALLEL
 # (8), BENCH_OBFS4PROXY (/usr/bin/obfs4proxy). Progress goes to stderr, the
 # tables to stdout. Exit status is non-zero only if something broke (2 on a
-# usage error, or when the obfs4 part is wanted and obfs4proxy is missing).
+# usage error, or when the obfs4 or shadow part is wanted and its peer is missing).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

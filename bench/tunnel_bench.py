@@ -21,10 +21,17 @@ then BENCH_RUNS rounds; the tables show medians and the ratios beside the
 targets (see bench/README.md). A measurement, not a test: no threshold
 fails the run.
 
-Environment: BENCH_ONLY (all | plain | obfs4), BENCH_RUNS (3),
+  shadow: a ptdispatch shadow pair against shadowsocks-libev (ss-local +
+         ss-server), with each of the three AEAD ciphers: 1-stream
+         throughput and CPU seconds per GiB (both processes); and the
+         resident memory per idle connection (chacha20-ietf-poly1305).
+
+Environment: BENCH_ONLY (all, or a comma-separated list of plain, obfs4,
+shadow), BENCH_RUNS (3),
 BENCH_SECONDS (2), BENCH_STREAMS (8), BENCH_IDLE (1000), BENCH_PARALLEL (8,
 connections in flight in the connection tests), BENCH_OBFS4PROXY
-(/usr/bin/obfs4proxy).
+(/usr/bin/obfs4proxy), BENCH_SS_LOCAL and BENCH_SS_SERVER
+(/usr/bin/ss-local, /usr/bin/ss-server).
 
 Everything runs on 127.0.0.1 with ephemeral ports. Every process started
 here is tracked by PID and stopped at the end (stdin closed, then SIGTERM,
@@ -53,7 +60,11 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 OBFS4PROXY_DEFAULT = "/usr/bin/obfs4proxy"
 OBFS4_CERT_LEN = 70    # base64 of node id (20) + public key (32), unpadded
 OBFS4_IAT_MODE = "0"
-PARTS = ("plain", "obfs4")
+PARTS = ("plain", "obfs4", "shadow")
+SS_SERVER_DEFAULT = "/usr/bin/ss-server"
+SS_LOCAL_DEFAULT = "/usr/bin/ss-local"
+SHADOW_CIPHERS = ("chacha20-ietf-poly1305", "aes-256-gcm", "aes-128-gcm")
+SHADOW_PASSWORD = "ptd-bench-password"
 
 
 class BenchError(Exception):
@@ -345,8 +356,8 @@ def env_parts():
         return list(PARTS)
     parts = [p.strip() for p in text.split(",")]
     if not parts or any(p not in PARTS for p in parts):
-        print("tunnel_bench: BENCH_ONLY must be all, plain, obfs4 or plain,obfs4; got %r" % text,
-              file=sys.stderr)
+        print("tunnel_bench: BENCH_ONLY must be all or a comma-separated list of plain, obfs4, "
+              "shadow; got %r" % text, file=sys.stderr)
         sys.exit(2)
     return [p for p in PARTS if p in parts]
 
@@ -370,6 +381,17 @@ def version_of(binary):
                            stdin=subprocess.DEVNULL, timeout=10)
         return r.stdout.decode("utf-8", "replace").strip().splitlines()[0]
     except (OSError, subprocess.TimeoutExpired, IndexError):
+        return "unknown"
+
+
+def ss_version(binary):
+    """shadowsocks-libev prints its version in -h's first lines."""
+    try:
+        r = subprocess.run([binary, "-h"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           stdin=subprocess.DEVNULL, timeout=10)
+        m = re.search(r"shadowsocks-libev ([0-9][^\s]*)", r.stdout.decode("utf-8", "replace"))
+        return "shadowsocks-libev " + m.group(1) if m else "unknown"
+    except (OSError, subprocess.TimeoutExpired):
         return "unknown"
 
 
@@ -623,6 +645,151 @@ def bench_obfs4(binary, o4p, loadgen, port, check_backend, tmp, children, p):
 
 
 # --------------------------------------------------------------------------
+# shadow vs shadowsocks-libev
+# --------------------------------------------------------------------------
+
+def free_port():
+    import socket
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def wait_listening(child, port, timeout):
+    import socket
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise BenchError("%s exited at startup\n%s" % (child.name, child.describe()))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise BenchError("%s: nothing listening on port %d\n%s" % (child.name, port,
+                                                               child.describe()))
+
+
+class SsPair:
+    """ss-local + ss-server (shadowsocks-libev), configs in a temp dir;
+    ss-server connects wherever the client's header says: the loadgen
+    server."""
+
+    def __init__(self, ss_local, ss_server, cipher, backend_port, tmp, tag, children):
+        import json
+        self.kind = "libev"
+        d = os.path.join(tmp, tag)
+        os.makedirs(d, exist_ok=True)
+        sport, lport = free_port(), free_port()
+        base = {"server": "127.0.0.1", "server_port": sport, "password": SHADOW_PASSWORD,
+                "method": cipher, "mode": "tcp_only", "timeout": 600}
+        scfg, lcfg = os.path.join(d, "server.json"), os.path.join(d, "local.json")
+        with open(scfg, "w") as f:
+            json.dump(base, f)
+        with open(lcfg, "w") as f:
+            json.dump(dict(base, local_address="127.0.0.1", local_port=lport), f)
+        # Killed by SIGTERM at the end, which they do not treat as a clean
+        # exit: their status says nothing.
+        self.server = Child("ss-server-%s" % tag, [ss_server, "-c", scfg], None, tmp,
+                            clean_exit=False)
+        children.append(self.server)
+        wait_listening(self.server, sport, START_TIMEOUT)
+        self.client = Child("ss-local-%s" % tag, [ss_local, "-c", lcfg], None, tmp,
+                            clean_exit=False)
+        children.append(self.client)
+        wait_listening(self.client, lport, START_TIMEOUT)
+        self.via = ["--to", "127.0.0.1:%d" % backend_port, "--socks", "127.0.0.1:%d" % lport]
+
+    procs = Pair.procs
+    check_alive = Pair.check_alive
+    cpu = Pair.cpu
+    rss_kib = Pair.rss_kib
+    threads = Pair.threads
+    stop = Pair.stop
+
+
+def shadow_pair(kind, binary, ss_local, ss_server, cipher, port, tmp, tag, children):
+    if kind == "libev":
+        return SsPair(ss_local, ss_server, cipher, port, tmp, tag, children)
+    pair = Pair(kind, [binary], "shadow", port, tmp, tag, children,
+                server_options=[("password", SHADOW_PASSWORD), ("cipherName", cipher)])
+    pair.via += ["--socks-args", tor_args_text([("password", SHADOW_PASSWORD),
+                                                ("cipherName", cipher)])]
+    return pair
+
+
+def bench_shadow(binary, ss_local, ss_server, loadgen, port, check_backend, tmp, children, p):
+    runs, seconds, idle = p["runs"], p["seconds"], p["idle"]
+    kinds = ["ptdispatch", "libev"]
+    args = ["stream", "--streams", "1", "--seconds", str(seconds), "--no-half-close"]
+    mbps = {(c, k): [] for c in SHADOW_CIPHERS for k in kinds}
+    cpu_gib = {(c, k): [] for c in SHADOW_CIPHERS for k in kinds}
+    for cipher in SHADOW_CIPHERS:
+        pairs = {k: shadow_pair(k, binary, ss_local, ss_server, cipher, port, tmp,
+                                "shadow-%s-%s" % (k, cipher), children) for k in kinds}
+        try:
+            for rnd in range(runs + 1):
+                label = "warm-up" if rnd == 0 else "run %d/%d" % (rnd, runs)
+                for kind in (kinds if rnd % 2 == 0 else kinds[::-1]):
+                    pair = pairs[kind]
+                    check_backend()
+                    pair.check_alive()
+                    before = pair.cpu()
+                    res = run_loadgen(loadgen, args + pair.via, seconds)
+                    pair.check_alive()
+                    gib = int(res["bytes"]) / GiB
+                    used = [(a - b) / CLK_TCK / gib for a, b in zip(pair.cpu(), before)]
+                    note("shadow %-8s %-22s %-10s %7.1f MB/s, cpu client %.2f + server %.2f s/GiB"
+                         % (label, cipher, kind, float(res["mbps"]), used[0], used[1]))
+                    if rnd:
+                        mbps[(cipher, kind)].append(float(res["mbps"]))
+                        cpu_gib[(cipher, kind)].append(used)
+        finally:
+            for pr in pairs.values():
+                pr.stop()
+
+    # Idle connections, with the mandatory cipher: fresh pairs each round.
+    idle_cipher = SHADOW_CIPHERS[0]
+    growth = {k: [] for k in kinds}
+    for rnd in range(1, runs + 1):
+        for kind in (kinds if rnd % 2 == 0 else kinds[::-1]):
+            fresh = shadow_pair(kind, binary, ss_local, ss_server, idle_cipher, port, tmp,
+                                "shadow-%s-idle%d" % (kind, rnd), children)
+            try:
+                before, after, _ = hold_idle(loadgen, fresh, idle, tmp,
+                                             "shadow-%s-%d" % (kind, rnd), children)
+            finally:
+                fresh.stop()
+            growth[kind].append([a - b for a, b in zip(after, before)])
+            note("shadow run %d/%d idle     %-10s %d conns: +%.0f bytes/conn (client + server)"
+                 % (rnd, runs, kind, idle, sum(growth[kind][-1]) * 1024.0 / idle))
+    check_backend()
+
+    t = Table("shadow: ptdispatch pair vs shadowsocks-libev (ss-local + ss-server), "
+              "1 stream each", "ptdispatch", "libev")
+    for cipher in SHADOW_CIPHERS:
+        a, b = mbps[(cipher, "ptdispatch")], mbps[(cipher, "libev")]
+        r = ratio(med(a), med(b))
+        t.row("throughput %s" % cipher.split("-poly")[0].replace("-ietf", ""),
+              "%s MB/s" % num(med(a)), "%s MB/s" % num(med(b)), r, ">= 1.25", r >= 1.25,
+              "%s | %s" % (spread(a), spread(b)))
+        tot = {k: [sum(x) for x in cpu_gib[(cipher, k)]] for k in kinds}
+        r = ratio(med(tot["ptdispatch"]), med(tot["libev"]))
+        t.row("  cpu/GiB", "%s s" % num(med(tot["ptdispatch"])), "%s s" % num(med(tot["libev"])),
+              r, "<= 0.8", r <= 0.8, "client + server: %s + %s | %s + %s" % tuple(
+                  num(med([x[i] for x in cpu_gib[(cipher, k)]])) for k in kinds for i in (0, 1)))
+    per = {k: [sum(x) * 1024.0 / idle for x in growth[k]] for k in kinds}
+    r = ratio(med(per["ptdispatch"]), med(per["libev"]))
+    t.row("RSS per idle conn", "%s KiB" % num(med(per["ptdispatch"]) / 1024),
+          "%s KiB" % num(med(per["libev"]) / 1024), r, "<= 1", r <= 1,
+          "client + server, %d held, %s" % (idle, idle_cipher))
+    return t.lines
+
+
+# --------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------
 
@@ -637,6 +804,15 @@ def main(argv):
             return 2
     parts = env_parts()
     o4p = os.environ.get("BENCH_OBFS4PROXY", OBFS4PROXY_DEFAULT)
+    ss_local = os.environ.get("BENCH_SS_LOCAL", SS_LOCAL_DEFAULT)
+    ss_server = os.environ.get("BENCH_SS_SERVER", SS_SERVER_DEFAULT)
+    if "shadow" in parts:
+        for b in (ss_local, ss_server):
+            if not (os.path.isfile(b) and os.access(b, os.X_OK)):
+                print("tunnel_bench: %s not found: apt-get install shadowsocks-libev (or set "
+                      "BENCH_SS_LOCAL / BENCH_SS_SERVER, or leave shadow out of BENCH_ONLY)" % b,
+                      file=sys.stderr)
+                return 2
     if "obfs4" in parts and not (os.path.isfile(o4p) and os.access(o4p, os.X_OK)):
         print("tunnel_bench: obfs4proxy not found at %s: apt-get install obfs4proxy (or set "
               "BENCH_OBFS4PROXY, or BENCH_ONLY=plain to skip the obfs4 part)" % o4p,
@@ -667,7 +843,8 @@ def main(argv):
 
     header = [
         "ptdispatch bench: %s, on loopback (127.0.0.1)" % " and ".join(
-            {"plain": "plain tunnel vs direct", "obfs4": "obfs4 vs obfs4proxy"}[x]
+            {"plain": "plain tunnel vs direct", "obfs4": "obfs4 vs obfs4proxy",
+             "shadow": "shadow vs shadowsocks-libev"}[x]
             for x in parts),
         "machine     %s" % machine_line(),
         "tcp         congestion control %s, loopback MTU %s" % (
@@ -677,6 +854,8 @@ def main(argv):
     ]
     if "obfs4" in parts:
         header.append("obfs4proxy  %s  (%s)" % (version_of(o4p), o4p))
+    if "shadow" in parts:
+        header.append("libev       %s  (%s, %s)" % (ss_version(ss_server), ss_local, ss_server))
     header += [
         "parameters  BENCH_ONLY=%s BENCH_RUNS=%d BENCH_SECONDS=%d BENCH_STREAMS=%d "
         "BENCH_IDLE=%d BENCH_PARALLEL=%d" % (",".join(parts), p["runs"], p["seconds"],
@@ -707,6 +886,9 @@ def main(argv):
         if "obfs4" in parts:
             tables.append(bench_obfs4(binary, o4p, loadgen, port, check_backend, tmp, children,
                                       p))
+        if "shadow" in parts:
+            tables.append(bench_shadow(binary, ss_local, ss_server, loadgen, port, check_backend,
+                                       tmp, children, p))
     except BenchError as e:
         note("tunnel_bench: FAILED: %s" % e)
         return 1
@@ -725,7 +907,8 @@ def main(argv):
         lines += tl
     lines.append("")
     legend = {"plain": "plain: ratio = tunnel / direct, targets of issue 3",
-              "obfs4": "obfs4: ratio = ptdispatch / obfs4proxy, targets of issue 4"}
+              "obfs4": "obfs4: ratio = ptdispatch / obfs4proxy, targets of issue 4",
+              "shadow": "shadow: ratio = ptdispatch / shadowsocks-libev, targets of issue 5"}
     lines.append("; ".join(legend[x] for x in parts) + ".")
     lines.append("'met' is for information: nothing fails on it. Took %.0f s."
                  % (time.monotonic() - started))
