@@ -11,6 +11,8 @@
  * says. Without one the header names 0.0.0.0:0, which our server ignores
  * (it forwards to its ORPort) and a stock ss-server refuses. */
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,7 @@
 /* A failed handshake is held open up to this much past the handshake
  * timeout, as obfs4 does it. */
 #define SHADOW_MAX_CLOSE_DELAY_S 60
+#define SHADOW_CLOSE_DELAY_LABEL "ptdispatch shadow close delay"
 /* Salts remembered (about 32 bytes each, allocated as used): a salt never
  * expires, so only this bound ages one out. */
 #define SHADOW_REPLAY_MAX_ENTRIES (256 * 1024)
@@ -120,6 +123,24 @@ static codec_t *shadow_client_new(const kvlist_t *args, char *err, size_t errlen
   return c;
 }
 
+/* The delay is the server's own, fixed by its key as obfs4 fixes it by
+ * its seed: the same across restarts, so restarting a server shows a
+ * prober nothing new, and tests can compute it:
+ * HMAC-SHA256(master key, label), first 4 bytes big-endian, mod 60. */
+static unsigned close_delay_for(const shadow_server_ctx_t *ctx) {
+  uint8_t mac[32];
+  size_t n = 0;
+  if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, ctx->master, ctx->cipher->key_len,
+                 (const uint8_t *)SHADOW_CLOSE_DELAY_LABEL, strlen(SHADOW_CLOSE_DELAY_LABEL), mac,
+                 sizeof mac, &n) ||
+      n != sizeof mac) {
+    ERR_clear_error();
+    return randombytes_uniform(SHADOW_MAX_CLOSE_DELAY_S);
+  }
+  uint32_t v = ((uint32_t)mac[0] << 24) | ((uint32_t)mac[1] << 16) | ((uint32_t)mac[2] << 8) | mac[3];
+  return v % SHADOW_MAX_CLOSE_DELAY_S;
+}
+
 static void shadow_server_free(transport_server_t *srv) {
   if (!srv)
     return;
@@ -143,7 +164,7 @@ static transport_server_t *shadow_server_new(const kvlist_t *options, const char
     return NULL;
   }
   srv->ctx.replay = replay_filter_new(SHADOW_REPLAY_MAX_ENTRIES, REPLAY_TTL_FOREVER);
-  srv->close_delay_s = randombytes_uniform(SHADOW_MAX_CLOSE_DELAY_S);
+  srv->close_delay_s = close_delay_for(&srv->ctx);
   return srv;
 }
 
