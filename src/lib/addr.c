@@ -301,6 +301,58 @@ void addr_endpoint_from_sockaddr(addr_endpoint_t *ep, const struct sockaddr *sa)
   }
 }
 
+static bool ipv4_is_public(uint32_t a) {
+  static const struct {
+    uint32_t net, mask;
+  } private_nets[] = {
+      {0x00000000, 0xff000000}, /* 0/8 */
+      {0x0a000000, 0xff000000}, /* 10/8 */
+      {0x64400000, 0xffc00000}, /* 100.64/10 */
+      {0x7f000000, 0xff000000}, /* 127/8 */
+      {0xa9fe0000, 0xffff0000}, /* 169.254/16 */
+      {0xac100000, 0xfff00000}, /* 172.16/12 */
+      {0xc0000000, 0xffffff00}, /* 192.0.0/24 */
+      {0xc0000200, 0xffffff00}, /* 192.0.2/24 */
+      {0xc0a80000, 0xffff0000}, /* 192.168/16 */
+      {0xc6120000, 0xfffe0000}, /* 198.18/15 */
+      {0xc6336400, 0xffffff00}, /* 198.51.100/24 */
+      {0xcb007100, 0xffffff00}, /* 203.0.113/24 */
+      {0xe0000000, 0xf0000000}, /* 224/4 */
+      {0xf0000000, 0xf0000000}, /* 240/4, with 255.255.255.255 */
+  };
+  for (size_t i = 0; i < sizeof private_nets / sizeof private_nets[0]; i++)
+    if ((a & private_nets[i].mask) == private_nets[i].net)
+      return false;
+  return true;
+}
+
+bool addr_is_public(const struct sockaddr *sa) {
+  if (!sa)
+    return false;
+  if (sa->sa_family == AF_INET)
+    return ipv4_is_public(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
+  if (sa->sa_family != AF_INET6)
+    return false;
+  const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+  static const uint8_t nat64[12] = {0x00, 0x64, 0xff, 0x9b};
+  static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0)
+    return ipv4_is_public(((uint32_t)b[12] << 24) | ((uint32_t)b[13] << 16) |
+                          ((uint32_t)b[14] << 8) | b[15]);
+  static const uint8_t zero[12] = {0};
+  if (memcmp(b, zero, 12) == 0) /* ::, ::1, the deprecated IPv4-compatible ::/96 */
+    return false;
+  if ((b[0] & 0xfe) == 0xfc)                   /* fc00::/7 */
+    return false;
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)   /* fe80::/10 */
+    return false;
+  if (b[0] == 0xff)                            /* multicast */
+    return false;
+  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) /* 2001:db8::/32 */
+    return false;
+  return true;
+}
+
 bool addr_is_loopback(const struct sockaddr *sa) {
   if (!sa)
     return false;

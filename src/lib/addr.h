@@ -46,5 +46,12 @@ void addr_format(const struct sockaddr *sa, char out[static ADDR_TEXT_MAX]);
  * zeroed ep with family AF_UNSPEC and an empty host. */
 void addr_endpoint_from_sockaddr(addr_endpoint_t *ep, const struct sockaddr *sa);
 bool addr_is_loopback(const struct sockaddr *sa);
+/* False for addresses that name this host or a private network, not a
+ * place on the Internet: unspecified, loopback, RFC 1918, shared (CGN)
+ * 100.64/10, link-local, IETF-reserved 192.0.0/24, benchmarking 198.18/15,
+ * documentation, multicast, 240/4 and broadcast; for IPv6 also ::/96,
+ * unique local fc00::/7, and IPv4-mapped or NAT64 (64:ff9b::/96) forms of
+ * any of those. An open proxy refuses such destinations unless told otherwise. */
+bool addr_is_public(const struct sockaddr *sa);
 
 #endif

@@ -36,6 +36,7 @@ struct dial {
   struct sockaddr_storage bind_v4, bind_v6;
   bool has_bind_v4, has_bind_v6;
   unsigned timeout_s;
+  bool public_only;
   int last_err;
   struct event *step_ev; /* continues work from the loop, never inside dial_start */
   bool starting;         /* inside dial_start: callbacks must be deferred */
@@ -168,6 +169,10 @@ static void try_next(dial_t *d) {
   while (d->next) {
     struct evutil_addrinfo *ai = d->next;
     d->next = ai->ai_next;
+    if (d->public_only && !addr_is_public(ai->ai_addr)) {
+      d->last_err = EACCES;
+      continue;
+    }
     int err = connect_one(d, ai->ai_addr, ai->ai_addrlen);
     if (err == 0)
       return;
@@ -224,6 +229,9 @@ static dial_t *start_via_proxy(dial_t *d, const addr_endpoint_t *dest) {
     }
   }
   int err = upstream_check_dest(d->proxy.type, dest);
+  if (err == 0 && d->public_only && dest->family != AF_UNSPEC &&
+      !addr_is_public((const struct sockaddr *)&dest->sa))
+    err = EACCES;
   if (err == 0)
     err = connect_one(d, (const struct sockaddr *)&d->proxy.addr.sa, d->proxy.addr.salen);
   if (err != 0) {
@@ -260,6 +268,7 @@ dial_t *dial_start(struct event_base *base, struct evdns_base *dns,
     copy_bind(opts->bind_v4, &d->bind_v4, &d->has_bind_v4);
     copy_bind(opts->bind_v6, &d->bind_v6, &d->has_bind_v6);
     d->timeout_s = opts->timeout_s;
+    d->public_only = opts->public_only;
     if (opts->proxy) {
       d->proxy = *opts->proxy;
       d->has_proxy = true;
@@ -273,7 +282,9 @@ dial_t *dial_start(struct event_base *base, struct evdns_base *dns,
   if (d->has_proxy)
     return start_via_proxy(d, dest);
   if (dest->family != AF_UNSPEC) {
-    int err = connect_one(d, (const struct sockaddr *)&dest->sa, dest->salen);
+    int err = d->public_only && !addr_is_public((const struct sockaddr *)&dest->sa)
+                  ? EACCES
+                  : connect_one(d, (const struct sockaddr *)&dest->sa, dest->salen);
     if (err != 0) {
       d->last_err = err; /* reported from the loop by try_next */
       event_active(d->step_ev, EV_TIMEOUT, 0);

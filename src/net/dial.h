@@ -27,6 +27,11 @@ typedef struct dial_opts {
    * for connecting to it and its whole handshake together. */
   unsigned timeout_s;
   const upstream_proxy_t *proxy; /* NULL: direct. Copied by dial_start. */
+  /* Only addresses on the Internet (addr_is_public): a name's other
+   * addresses are skipped, and one with none left, or a literal that is
+   * not public, fails with EACCES. Through a proxy only literals can be
+   * checked; a name goes to the proxy, which resolves it. */
+  bool public_only;
 } dial_opts_t;
 
 /* On success bev is connected and owned by the callee; through a proxy,

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -52,6 +53,9 @@ typedef struct server_conn {
   server_listener_t *listener;
   struct bufferevent *plain; /* the client's stream, decoded */
   codec_t *codec;            /* plain's codec, while its handshake runs */
+  bool open_proxy;           /* dial dest, not the ORPort (an open proxy) */
+  bool dest_public_only;
+  addr_endpoint_t dest;
   struct event *deadline;    /* the transport handshake's, then the close delay */
   bool deadline_passed;
   dial_t *dial;
@@ -138,13 +142,22 @@ static void on_orport_dialed(void *ctx, struct bufferevent *orport, int err) {
   server_conn_t *sc = ctx;
   server_t *s = sc->server;
   sc->dial = NULL;
+  if (!orport && sc->open_proxy) {
+    /* The client's choice, so the client's problem: no warning. */
+    log_info("server %s: cannot reach the client's destination: %s", sc->peer,
+             err == EACCES ? "a private or loopback address, and the open proxy allows "
+                             "only public ones"
+                           : strerror(err));
+    conn_close(sc);
+    return;
+  }
   if (!orport) {
     log_warn("server: cannot reach the %s: %s", s->use_extorport ? "Extended ORPort" : "ORPort",
              strerror(err));
     conn_close(sc);
     return;
   }
-  if (!s->use_extorport) {
+  if (!s->use_extorport || sc->open_proxy) {
     conn_relay(sc, orport);
     return;
   }
@@ -190,11 +203,29 @@ static void conn_dial_orport(server_conn_t *sc) {
       .bind_v4 = s->opts.bind_v4,
       .bind_v6 = s->opts.bind_v6,
       .timeout_s = s->opts.dial_timeout_s,
+      .public_only = sc->open_proxy && sc->dest_public_only,
   };
-  const addr_endpoint_t *dest = s->use_extorport ? &s->extorport : &s->opts.orport;
+  const addr_endpoint_t *dest = sc->open_proxy      ? &sc->dest
+                                : s->use_extorport ? &s->extorport
+                                                   : &s->opts.orport;
   sc->dial = dial_start(s->base, s->dns, dest, &dopts, on_orport_dialed, sc);
   if (!sc->dial)
     conn_close(sc);
+}
+
+/* An open-proxy instance sends each client where its codec says. */
+static void conn_take_destination(server_conn_t *sc) {
+  const transport_ops_t *t = sc->listener->transport;
+  bool allow_private = false;
+  const addr_endpoint_t *dest = NULL;
+  if (t->server_open_proxy && t->server_open_proxy(sc->listener->instance, &allow_private) &&
+      sc->codec->ops->destination)
+    dest = sc->codec->ops->destination(sc->codec);
+  if (!dest)
+    return;
+  sc->dest = *dest;
+  sc->open_proxy = true;
+  sc->dest_public_only = !allow_private;
 }
 
 static void on_transport_event(struct bufferevent *bev, short what, void *arg) {
@@ -202,6 +233,7 @@ static void on_transport_event(struct bufferevent *bev, short what, void *arg) {
   if (what & BEV_EVENT_CONNECTED) {
     event_free(sc->deadline);
     sc->deadline = NULL;
+    conn_take_destination(sc);
     sc->codec = NULL; /* only needed to give up on the handshake */
     log_debug("server %s: %s handshake done", sc->peer, sc->listener->transport->name);
     conn_dial_orport(sc);

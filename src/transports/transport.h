@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lib/addr.h"
 #include "lib/kvlist.h"
 
 struct bufferevent;
@@ -85,6 +86,11 @@ typedef struct codec_ops {
    * flushed, and its owner must not half-close the wire; the codec must
    * keep releasing without further calls. */
   size_t (*held)(const codec_t *c);
+  /* Optional, server codecs with a handshake: once ready() was called,
+   * the address the client asked for (a Shadowsocks header), or NULL. A
+   * server only goes there when its instance is an open proxy
+   * (server_open_proxy); otherwise it dials its ORPort as always. */
+  const addr_endpoint_t *(*destination)(const codec_t *c);
 } codec_ops_t;
 
 /* Embed as the first member of a transport's codec struct. */
@@ -119,6 +125,11 @@ typedef struct transport_ops {
    * reading and discarding, so a prober cannot time our verdict. Fixed
    * per instance (obfs4 derives it from the bridge's DRBG seed). */
   unsigned (*server_close_delay_s)(const transport_server_t *srv);
+  /* Optional: true when the instance's options make it an open proxy,
+   * each connection dialed where its codec's destination() says instead
+   * of the ORPort. *allow_private says whether loopback and private
+   * addresses may be dialed too (else only addr_is_public ones). */
+  bool (*server_open_proxy)(const transport_server_t *srv, bool *allow_private);
 } transport_ops_t;
 
 /* The registry (registry.c): NULL when the name is not one of ours. */

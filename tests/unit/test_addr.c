@@ -334,8 +334,50 @@ static void test_loopback(void **state) {
   assert_false(addr_is_loopback(&other));
 }
 
+static bool public_ip(const char *ip) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  if (addr_parse_ip(ip, &ss, &len) != 0)
+    fail_msg("cannot parse %s", ip);
+  return addr_is_public((struct sockaddr *)&ss);
+}
+
+/* Each private or special range at its edges, and the public addresses
+ * just outside them. */
+static void test_public(void **state) {
+  static const char *const private_ips[] = {
+      "0.0.0.0",       "0.255.255.255",   "10.0.0.0",        "10.255.255.255", "100.64.0.0",
+      "100.127.255.255", "127.0.0.1",     "169.254.0.1",     "169.254.255.255", "172.16.0.0",
+      "172.31.255.255", "192.0.0.8",      "192.0.2.1",       "192.168.0.1",    "192.168.255.255",
+      "198.18.0.0",    "198.19.255.255",  "198.51.100.7",    "203.0.113.9",    "224.0.0.1",
+      "239.255.255.255", "240.0.0.1",     "255.255.255.255", "::",             "::1", "::2",
+      "::ffff:10.1.2.3", "::ffff:127.0.0.1", "64:ff9b::a00:1", "64:ff9b::7f00:1", "fc00::1",
+      "fdff:ffff::1",  "fe80::1",         "febf::1",         "ff02::1",        "2001:db8::1",
+  };
+  static const char *const public_ips[] = {
+      "1.1.1.1",       "9.255.255.255", "11.0.0.0",      "100.63.255.255", "100.128.0.0",
+      "126.255.255.255", "128.0.0.1",   "169.253.255.255", "169.255.0.0",  "172.15.255.255",
+      "172.32.0.0",    "192.0.1.1",     "192.0.3.0",     "192.167.255.255", "192.169.0.0",
+      "198.17.255.255", "198.20.0.0",   "198.51.99.255", "203.0.112.255",  "223.255.255.255",
+      "::ffff:8.8.8.8", "64:ff9b::808:808", "fbff::1",     "fec0::1",
+      "2001:db9::1",   "2606:4700::1111", "2a00:1450::1",
+  };
+  for (size_t i = 0; i < sizeof private_ips / sizeof private_ips[0]; i++)
+    if (public_ip(private_ips[i]))
+      fail_msg("%s taken as public", private_ips[i]);
+  for (size_t i = 0; i < sizeof public_ips / sizeof public_ips[0]; i++)
+    if (!public_ip(public_ips[i]))
+      fail_msg("%s taken as private", public_ips[i]);
+  assert_false(addr_is_public(NULL));
+  struct sockaddr other;
+  memset(&other, 0, sizeof other);
+  other.sa_family = AF_UNIX;
+  assert_false(addr_is_public(&other));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_public),
       cmocka_unit_test(test_parse_ok),      cmocka_unit_test(test_parse_bad),
       cmocka_unit_test(test_name_lengths),  cmocka_unit_test(test_err_may_be_null),
       cmocka_unit_test(test_parse_port),    cmocka_unit_test(test_parse_ip),

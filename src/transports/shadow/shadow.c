@@ -9,7 +9,12 @@
  * options; the client's optional target ("host:port") is the address its
  * header names, for a stock ss-server, which connects wherever the header
  * says. Without one the header names 0.0.0.0:0, which our server ignores
- * (it forwards to its ORPort) and a stock ss-server refuses. */
+ * (it forwards to its ORPort) and a stock ss-server refuses.
+ *
+ * The server's openProxy=true makes it behave like ss-server: each client
+ * is dialed to the address its header names, public addresses only
+ * unless openProxyAllowPrivate=true too. Off by default: a PT server
+ * forwards to its ORPort, and an open proxy is a decision. */
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -30,6 +35,8 @@
 #define KEY_PASSWORD "password"
 #define KEY_CIPHER "cipherName"
 #define KEY_TARGET "target"
+#define KEY_OPEN_PROXY "openProxy"
+#define KEY_ALLOW_PRIVATE "openProxyAllowPrivate"
 
 /* A failed handshake is held open up to this much past the handshake
  * timeout, as obfs4 does it. */
@@ -42,6 +49,8 @@
 struct transport_server {
   shadow_server_ctx_t ctx;
   unsigned close_delay_s;
+  bool open_proxy;    /* dial where each client's header says */
+  bool allow_private; /* ... even loopback and private addresses */
 };
 
 static int arg_error(const char *what, const char *key, const char *detail, char *err,
@@ -141,6 +150,20 @@ static unsigned close_delay_for(const shadow_server_ctx_t *ctx) {
   return v % SHADOW_MAX_CLOSE_DELAY_S;
 }
 
+/* An optional true/false option (absent: false). */
+static int parse_flag(const kvlist_t *options, const char *key, bool *out, char *err,
+                      size_t errlen) {
+  const char *v = kvlist_get(options, key);
+  *out = false;
+  if (!v || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+    return 0;
+  if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+    *out = true;
+    return 0;
+  }
+  return arg_error("bad", key, ": must be true or false", err, errlen);
+}
+
 static void shadow_server_free(transport_server_t *srv) {
   if (!srv)
     return;
@@ -159,7 +182,14 @@ static transport_server_t *shadow_server_new(const kvlist_t *options, const char
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
-  if (parse_keys(options, &srv->ctx.cipher, srv->ctx.master, err, errlen) != 0) {
+  if (parse_keys(options, &srv->ctx.cipher, srv->ctx.master, err, errlen) != 0 ||
+      parse_flag(options, KEY_OPEN_PROXY, &srv->open_proxy, err, errlen) != 0 ||
+      parse_flag(options, KEY_ALLOW_PRIVATE, &srv->allow_private, err, errlen) != 0) {
+    shadow_server_free(srv);
+    return NULL;
+  }
+  if (srv->allow_private && !srv->open_proxy) {
+    arg_error("useless", KEY_ALLOW_PRIVATE, " without openProxy=true", err, errlen);
     shadow_server_free(srv);
     return NULL;
   }
@@ -174,6 +204,11 @@ static codec_t *shadow_server_codec(transport_server_t *srv) {
 
 static unsigned shadow_close_delay(const transport_server_t *srv) { return srv->close_delay_s; }
 
+static bool shadow_open_proxy(const transport_server_t *srv, bool *allow_private) {
+  *allow_private = srv->allow_private;
+  return srv->open_proxy;
+}
+
 const transport_ops_t shadow_transport = {
     .name = "shadow",
     .client_args_check = shadow_args_check,
@@ -182,4 +217,5 @@ const transport_ops_t shadow_transport = {
     .server_codec_new = shadow_server_codec,
     .server_free = shadow_server_free,
     .server_close_delay_s = shadow_close_delay,
+    .server_open_proxy = shadow_open_proxy,
 };

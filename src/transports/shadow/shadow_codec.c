@@ -34,6 +34,7 @@ typedef struct {
    * its plaintext gathers in pending until the address header is whole. */
   bool authenticated;
   bool header_done;
+  addr_endpoint_t dest; /* what the header names */
   struct evbuffer *pending;
 } shadow_codec_t;
 
@@ -171,8 +172,7 @@ static codec_result_t server_handshake(shadow_codec_t *c, struct evbuffer *wire_
     have = sizeof head;
   if (evbuffer_copyout(c->pending, head, have) != (ev_ssize_t)have)
     return CODEC_ERROR;
-  addr_endpoint_t ep;
-  int n = ss_addr_parse(head, have, &ep);
+  int n = ss_addr_parse(head, have, &c->dest);
   if (n < 0) {
     log_debug("shadow: the client's address header is malformed; ignoring the client");
     return CODEC_DISCARD;
@@ -180,7 +180,8 @@ static codec_result_t server_handshake(shadow_codec_t *c, struct evbuffer *wire_
   if (n == 0)
     return CODEC_NEED_MORE;
   /* The header names where a plain Shadowsocks server would connect; a
-   * PT server forwards to its own target whatever it says. */
+   * PT server forwards to its own target whatever it says, unless it is
+   * an open proxy (destination()). */
   evbuffer_drain(c->pending, (size_t)n);
   c->header_done = true;
   return CODEC_OK;
@@ -211,6 +212,11 @@ static codec_result_t server_on_wire(codec_t *base, struct evbuffer *wire_in,
   return CODEC_OK;
 }
 
+static const addr_endpoint_t *server_destination(const codec_t *base) {
+  const shadow_codec_t *c = (const shadow_codec_t *)base;
+  return c->header_done ? &c->dest : NULL;
+}
+
 static void shadow_free(codec_t *base) {
   shadow_codec_t *c = (shadow_codec_t *)base;
   if (c->header_timer)
@@ -237,6 +243,7 @@ static const codec_ops_t shadow_server_ops = {
     .on_plain = shadow_on_plain,
     .free = shadow_free,
     .handshake = true,
+    .destination = server_destination,
 };
 
 codec_t *shadow_client_codec_new(const shadow_client_cfg_t *cfg) {
