@@ -248,6 +248,53 @@ class ValgrindTest(PtdTestCase):
         for proc in (client, bridge.proc, paced.proc):
             self.assert_clean_exit(proc)
 
+    def test_shadow_traffic_probe_open_proxy_then_sigterm(self):
+        # The shadow codecs both ways, the client's header timer (a
+        # connection quiet past SHADOW_HEADER_WAIT_MS), the server's
+        # discard path, an open-proxy refusal, then a shutdown with a
+        # probe still held.
+        slow = tmo(10) * SLOW
+        echo = self.echo_server()
+        opts = {"password": "ptd-valgrind-shadow", "cipherName": "aes-128-gcm"}
+        server = self.start(self.server_env(
+            transports="shadow", orport=echo.hostport,
+            TOR_PT_SERVER_BINDADDR="shadow-127.0.0.1:0",
+            TOR_PT_SERVER_TRANSPORT_OPTIONS=options_env(opts, "shadow")),
+            args=("-handshakeTimeout", "1"))
+        proxy = self.start(self.server_env(
+            transports="shadow", orport=echo.hostport,
+            TOR_PT_SERVER_BINDADDR="shadow-127.0.0.1:0",
+            TOR_PT_SERVER_TRANSPORT_OPTIONS=options_env(dict(opts, openProxy="true"),
+                                                        "shadow")))
+        client = self.start(self.client_env(transports="shadow"))
+        socks = client.method_addr("shadow")
+        saddr, paddr = server.method_addr("shadow"), proxy.method_addr("shadow")
+
+        probe = self.connect(saddr, timeout=slow)
+        self.addCleanup(probe.close)
+        probe.sendall(seeded_bytes(51, 5000))
+
+        s = socks5_connect_userpass(socks, saddr[0], saddr[1], opts, timeout=slow)
+        self.addCleanup(s.close)
+        time.sleep(0.3)  # the header goes alone, from the timer
+        data = seeded_bytes(52, 1 << 20)
+        self.assertEqual(echo_roundtrip(s, data), data)
+
+        # The open proxy refuses the loopback echo server: closed, no reply.
+        r = socks5_connect_userpass(socks, paddr[0], paddr[1],
+                                    dict(opts, target=echo.hostport), timeout=slow)
+        self.addCleanup(r.close)
+        r.sendall(b"refused?")
+        self.assertEqual(read_for(r, slow), (b"", True))
+
+        time.sleep(1.5)  # past the handshake timeout: the probe is held
+        self.assertEqual(read_for(probe, 0.2), (b"", False))
+        self.assertEqual(echo_roundtrip(s, b"still up"), b"still up")
+        for proc in (client, server, proxy):
+            proc.send_signal(signal.SIGTERM)
+        for proc in (client, server, proxy):
+            self.assert_clean_exit(proc)
+
     def test_env_error_path(self):
         env = self.server_env(TOR_PT_SERVER_BINDADDR="plain-host.example:1")
         p = self.launch(env=env, prefix=valgrind_prefix())
