@@ -1,9 +1,10 @@
 /* client: see client.h.
  *
- * Per connection: HANDSHAKE (SOCKS listeners only) -> DIALING ->
- * TRANSPORT (transports with a handshake of their own: the SOCKS reply
- * waits for it, so the application learns of a refused or failed
- * handshake as a failed CONNECT) -> RELAYING. Until RELAYING the
+ * Per connection: HANDSHAKE (SOCKS listeners only) -> DIALING (the server
+ * and, for transports with a handshake of their own, that handshake:
+ * transport_dial.h; the SOCKS reply waits for it, so the application
+ * learns of a refused or failed handshake as a failed CONNECT) ->
+ * RELAYING. Until RELAYING the
  * connection owns the application bufferevent; from then on the relay owns both sides and the connection
  * only keeps the relay handle, so client_free() can abort it.
  *
@@ -22,9 +23,9 @@
 #include <unistd.h>
 
 #include "client/socks_handshake.h"
+#include "client/transport_dial.h"
 #include "lib/log.h"
 #include "net/conn_limit.h"
-#include "net/dial.h"
 #include "net/closing.h"
 #include "net/listener.h"
 #include "net/relay.h"
@@ -39,7 +40,7 @@ typedef struct client_listener {
   struct client_listener *next;
 } client_listener_t;
 
-typedef enum { CONN_HANDSHAKE, CONN_DIALING, CONN_TRANSPORT, CONN_RELAYING } conn_state_t;
+typedef enum { CONN_HANDSHAKE, CONN_DIALING, CONN_RELAYING } conn_state_t;
 
 typedef struct client_conn {
   client_t *client;
@@ -50,9 +51,7 @@ typedef struct client_conn {
   /* The handshake's one deadline: a read timeout would restart with every
    * byte, and a client sending one byte a minute would never meet it. */
   struct event *deadline;
-  dial_t *dial;
-  struct bufferevent *stream;    /* the transport's, while its handshake runs */
-  struct sockaddr_storage local; /* our end toward the server, for the reply */
+  transport_dial_t *dial;
   relay_t *relay;
   char peer[ADDR_TEXT_MAX]; /* already scrubbed unless unsafe logging */
   struct client_conn *prev, *next;
@@ -122,9 +121,10 @@ static const kvlist_t *conn_args(const client_conn_t *cc) {
 }
 
 /* The stream to the server is ready for the application's bytes. */
-static void conn_relay(client_conn_t *cc, struct bufferevent *stream) {
+static void conn_relay(client_conn_t *cc, struct bufferevent *stream,
+                       const struct sockaddr *local) {
   const transport_ops_t *t = cc->listener->transport;
-  conn_reply_dialed(cc, cc->local.ss_family ? (struct sockaddr *)&cc->local : NULL, 0);
+  conn_reply_dialed(cc, local, 0);
   client_socks_clear(&cc->socks); /* the codec has what it needs */
   struct bufferevent *app = cc->app;
   cc->app = NULL;
@@ -135,90 +135,16 @@ static void conn_relay(client_conn_t *cc, struct bufferevent *stream) {
     conn_free(cc);
 }
 
-/* Ends a connection whose transport handshake did not complete. */
-static void conn_transport_failed(client_conn_t *cc, int err) {
-  bufferevent_free(cc->stream);
-  cc->stream = NULL;
-  conn_reply_dialed(cc, NULL, err);
-  conn_close(cc);
-}
-
-static void on_transport_event(struct bufferevent *bev, short what, void *arg) {
-  client_conn_t *cc = arg;
-  const char *name = cc->listener->transport->name;
-  if (what & BEV_EVENT_CONNECTED) {
-    event_free(cc->deadline);
-    cc->deadline = NULL;
-    struct bufferevent *stream = cc->stream;
-    cc->stream = NULL;
-    conn_relay(cc, stream);
-    return;
-  }
-  log_info("client %s: %s handshake failed: %s", cc->peer, name,
-           (what & BEV_EVENT_EOF) ? "the server closed the connection"
-                                  : "the server's reply is not valid");
-  conn_transport_failed(cc, EPROTO);
-}
-
-static void on_transport_deadline(evutil_socket_t fd, short what, void *arg) {
-  client_conn_t *cc = arg;
-  log_info("client %s: %s handshake timed out", cc->peer, cc->listener->transport->name);
-  conn_transport_failed(cc, ETIMEDOUT);
-}
-
-/* Lets the codec run its handshake before anything is promised to the
- * application. */
-static void conn_await_transport(client_conn_t *cc, struct bufferevent *stream) {
-  client_t *c = cc->client;
-  cc->stream = stream;
-  cc->state = CONN_TRANSPORT;
-  if (c->opts.handshake_timeout_s) {
-    struct timeval limit = {c->opts.handshake_timeout_s, 0};
-    cc->deadline = evtimer_new(c->base, on_transport_deadline, cc);
-    if (!cc->deadline || evtimer_add(cc->deadline, &limit) != 0) {
-      log_error("client: out of memory connecting to the server");
-      conn_transport_failed(cc, ENOMEM);
-      return;
-    }
-  }
-  bufferevent_setcb(stream, NULL, NULL, on_transport_event, cc);
-  bufferevent_enable(stream, EV_READ | EV_WRITE);
-}
-
-static void on_dialed(void *ctx, struct bufferevent *wire, int err) {
+static void on_transport_dialed(void *ctx, struct bufferevent *stream,
+                                const struct sockaddr *local, int err) {
   client_conn_t *cc = ctx;
-  const transport_ops_t *t = cc->listener->transport;
   cc->dial = NULL;
-  if (!wire) {
-    log_info("client %s: connection to the server failed: %s", cc->peer, strerror(err));
+  if (!stream) {
     conn_reply_dialed(cc, NULL, err);
     conn_close(cc);
     return;
   }
-  socklen_t len = sizeof cc->local;
-  if (getsockname(bufferevent_getfd(wire), (struct sockaddr *)&cc->local, &len) != 0)
-    memset(&cc->local, 0, sizeof cc->local);
-  char cerr[256];
-  codec_t *codec = t->client_codec_new(conn_args(cc), cerr, sizeof cerr);
-  if (!codec) {
-    log_warn("client %s: %s: %s", cc->peer, t->name, cerr);
-    bufferevent_free(wire);
-    conn_reply_dialed(cc, NULL, EPROTO);
-    conn_close(cc);
-    return;
-  }
-  /* Read before wrapping: an identity codec is freed by the wrap. */
-  bool handshake = codec->ops->handshake;
-  struct bufferevent *stream = codec_stream_wrap(wire, codec);
-  if (!stream) {
-    conn_reply_dialed(cc, NULL, ENOMEM);
-    conn_close(cc);
-    return;
-  }
-  if (handshake)
-    conn_await_transport(cc, stream);
-  else
-    conn_relay(cc, stream);
+  conn_relay(cc, stream, local);
 }
 
 static void conn_dial(client_conn_t *cc, const addr_endpoint_t *dest) {
@@ -231,13 +157,15 @@ static void conn_dial(client_conn_t *cc, const addr_endpoint_t *dest) {
     cc->deadline = NULL;
   }
   cc->state = CONN_DIALING;
-  dial_opts_t dopts = {
+  transport_dial_opts_t topts = {
       .bind_v4 = c->opts.bind_v4,
       .bind_v6 = c->opts.bind_v6,
       .proxy = c->opts.proxy,
-      .timeout_s = c->opts.dial_timeout_s,
+      .dial_timeout_s = c->opts.dial_timeout_s,
+      .handshake_timeout_s = c->opts.handshake_timeout_s,
   };
-  cc->dial = dial_start(c->base, c->dns, dest, &dopts, on_dialed, cc);
+  cc->dial = transport_dial_start(c->base, c->dns, dest, cc->listener->transport, conn_args(cc),
+                                  &topts, cc->peer, on_transport_dialed, cc);
   if (!cc->dial) {
     conn_reply_dialed(cc, NULL, ENOMEM);
     conn_close(cc);
@@ -266,14 +194,8 @@ static void on_app_read(struct bufferevent *bev, void *arg) {
 
 static void on_app_event(struct bufferevent *bev, short what, void *arg) {
   client_conn_t *cc = arg;
-  if (cc->dial) {
-    dial_cancel(cc->dial);
-    cc->dial = NULL;
-  }
-  if (cc->stream) {
-    bufferevent_free(cc->stream);
-    cc->stream = NULL;
-  }
+  transport_dial_cancel(cc->dial);
+  cc->dial = NULL;
   bufferevent_free(cc->app);
   cc->app = NULL;
   conn_free(cc);
@@ -391,10 +313,7 @@ void client_free(client_t *c) {
   client_stop_listening(c);
   while (c->conns) {
     client_conn_t *cc = c->conns;
-    if (cc->dial)
-      dial_cancel(cc->dial);
-    if (cc->stream)
-      bufferevent_free(cc->stream);
+    transport_dial_cancel(cc->dial);
     if (cc->relay)
       relay_abort(cc->relay);
     if (cc->app)

@@ -126,20 +126,22 @@ static codec_result_t dec_start(shadow_codec_t *c, struct evbuffer *wire_in) {
   return CODEC_OK;
 }
 
-static codec_result_t client_on_wire(codec_t *base, struct evbuffer *wire_in,
-                                     struct evbuffer *plain_out) {
-  shadow_codec_t *c = (shadow_codec_t *)base;
-  if (!c->dec_ready) {
-    codec_result_t r = dec_start(c, wire_in);
-    if (r != CODEC_OK)
-      return r;
-  }
+/* The data phase, either role: every whole chunk to plain_out. */
+static codec_result_t open_chunks(shadow_codec_t *c, struct evbuffer *wire_in,
+                                  struct evbuffer *plain_out) {
   const char *why = NULL;
   if (ss_chunks_open(&c->dec, wire_in, plain_out, 0, NULL, &why) != SS_DECODE_OK) {
     log_debug("shadow: closing: %s", why);
     return CODEC_ERROR;
   }
   return CODEC_OK;
+}
+
+static codec_result_t client_on_wire(codec_t *base, struct evbuffer *wire_in,
+                                     struct evbuffer *plain_out) {
+  shadow_codec_t *c = (shadow_codec_t *)base;
+  codec_result_t r = c->dec_ready ? CODEC_OK : dec_start(c, wire_in);
+  return r == CODEC_OK ? open_chunks(c, wire_in, plain_out) : r;
 }
 
 /* Server, before ready(): a verdict on what has arrived so far. */
@@ -190,13 +192,11 @@ static codec_result_t server_handshake(shadow_codec_t *c, struct evbuffer *wire_
 static codec_result_t server_on_wire(codec_t *base, struct evbuffer *wire_in,
                                      struct evbuffer *plain_out) {
   shadow_codec_t *c = (shadow_codec_t *)base;
-  if (!c->dec_ready) {
-    codec_result_t r = dec_start(c, wire_in);
-    if (r != CODEC_OK)
-      return r;
-  }
+  codec_result_t r = c->dec_ready ? CODEC_OK : dec_start(c, wire_in);
+  if (r != CODEC_OK)
+    return r;
   if (!c->header_done) {
-    codec_result_t r = server_handshake(c, wire_in);
+    r = server_handshake(c, wire_in);
     if (r != CODEC_OK)
       return r;
     evbuffer_add_buffer(plain_out, c->pending);
@@ -204,12 +204,7 @@ static codec_result_t server_on_wire(codec_t *base, struct evbuffer *wire_in,
     c->pending = NULL;
     c->base.io->ready(c->base.io);
   }
-  const char *why = NULL;
-  if (ss_chunks_open(&c->dec, wire_in, plain_out, 0, NULL, &why) != SS_DECODE_OK) {
-    log_debug("shadow: closing: %s", why);
-    return CODEC_ERROR;
-  }
-  return CODEC_OK;
+  return open_chunks(c, wire_in, plain_out);
 }
 
 static const addr_endpoint_t *server_destination(const codec_t *base) {
