@@ -776,16 +776,21 @@ static int config_count(const ipc_setting_t *slot, unsigned long long min,
 static int config_tuning(const ipc_settings_t *s, ptd_config_t *cfg, char *err,
                          size_t errlen) {
   unsigned long long maxconn = 0, hs = PTD_DEFAULT_HANDSHAKE_TIMEOUT_S, idle = 0,
-                     params = PTD_DEFAULT_PARAMS_LIMIT;
+                     params = PTD_DEFAULT_PARAMS_LIMIT, udp_timeout = PTD_DEFAULT_UDP_TIMEOUT_S,
+                     udp_queue = PTD_DEFAULT_UDP_QUEUE;
   if (config_count(&s->opt[IPC_OPT_MAX_CONNECTIONS], 1, 10000000, &maxconn, err, errlen) != 0 ||
       config_count(&s->opt[IPC_OPT_HANDSHAKE_TIMEOUT], 1, 86400, &hs, err, errlen) != 0 ||
       config_count(&s->opt[IPC_OPT_IDLE_TIMEOUT], 0, 86400, &idle, err, errlen) != 0 ||
-      config_count(&s->opt[IPC_OPT_PARAMS_LIMIT], 2, 16 << 20, &params, err, errlen) != 0)
+      config_count(&s->opt[IPC_OPT_PARAMS_LIMIT], 2, 16 << 20, &params, err, errlen) != 0 ||
+      config_count(&s->opt[IPC_OPT_UDP_TIMEOUT], 1, 86400, &udp_timeout, err, errlen) != 0 ||
+      config_count(&s->opt[IPC_OPT_UDP_QUEUE], 0, 1024, &udp_queue, err, errlen) != 0)
     return -1;
   cfg->max_connections = (size_t)maxconn;
   cfg->handshake_timeout_s = (unsigned)hs;
   cfg->idle_timeout_s = (unsigned)idle;
   cfg->params_limit = (size_t)params;
+  cfg->udp_timeout_s = (unsigned)udp_timeout;
+  cfg->udp_queue = (size_t)udp_queue;
   return 0;
 }
 

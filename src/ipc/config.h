@@ -62,6 +62,8 @@ typedef struct ptd_config {
   unsigned handshake_timeout_s; /* never 0 */
   unsigned idle_timeout_s;      /* 0: none */
   size_t params_limit;          /* SOCKS 0x09 block */
+  unsigned udp_timeout_s;       /* UDP modes: a connection's idle limit, never 0 */
+  size_t udp_queue;             /* UDP client: datagrams held while connecting */
   ptd_log_level_t log_level;
   bool enable_logging;
   bool unsafe_logging;
@@ -100,5 +102,7 @@ int ipc_parse_count(const char *text, unsigned long long min, unsigned long long
 
 #define PTD_DEFAULT_HANDSHAKE_TIMEOUT_S 30
 #define PTD_DEFAULT_PARAMS_LIMIT 65536
+#define PTD_DEFAULT_UDP_TIMEOUT_S 60
+#define PTD_DEFAULT_UDP_QUEUE 8
 
 #endif

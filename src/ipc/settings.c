@@ -92,6 +92,12 @@ const ipc_opt_spec_t ipc_opt_specs[IPC_OPT_COUNT] = {
                               "close a connection idle that long both ways (default 0: never)"},
     [IPC_OPT_PARAMS_LIMIT] = {SETTINGS_FLAG("paramsLimit"), NULL, IPC_KIND_STRING, "bytes",
                               "largest SOCKS 0x09 connection-settings block (default 65536)"},
+    [IPC_OPT_UDP_TIMEOUT] = {SETTINGS_FLAG("udptimeout"), NULL, IPC_KIND_STRING, "seconds",
+                             "UDP modes: close a transport connection no datagram has used "
+                             "that long (default 60)"},
+    [IPC_OPT_UDP_QUEUE] = {SETTINGS_FLAG("udpqueue"), NULL, IPC_KIND_STRING, "n",
+                           "UDP modes, client: datagrams kept while a connection is being "
+                           "made (default 8; 0: dropped, as the spec's table says)"},
     [IPC_OPT_LOGLEVEL] = {SETTINGS_FLAG("logLevel"), NULL, IPC_KIND_STRING, "level",
                           "ERROR, WARN, INFO or DEBUG (default WARN)"},
     [IPC_OPT_ENABLE_LOGGING] = {SETTINGS_FLAG("enableLogging"), NULL, IPC_KIND_BOOL, NULL,

@@ -770,6 +770,16 @@ static void test_tuning(void **state) {
             "bad value \"1\" in -paramsLimit: want a whole number from 2 to 16777216");
   build_err(ARGS("-paramsLimit", "64k"), ENV(CLIENT_ENV),
             "bad value \"64k\" in -paramsLimit: want a whole number from 2 to 16777216");
+
+  EXPECT_FIELD(udp_timeout_s, NOARGS, ENV(CLIENT_ENV), PTD_DEFAULT_UDP_TIMEOUT_S);
+  EXPECT_FIELD(udp_queue, NOARGS, ENV(CLIENT_ENV), PTD_DEFAULT_UDP_QUEUE);
+  EXPECT_FIELD(udp_timeout_s, ARGS("-udptimeout", "1"), ENV(SERVER_ENV), 1);
+  EXPECT_FIELD(udp_queue, ARGS("--udpqueue=0"), ENV(CLIENT_ENV), 0);
+  EXPECT_FIELD(udp_queue, ARGS("-udpqueue", "1024"), ENV(CLIENT_ENV), 1024);
+  build_err(ARGS("-udptimeout", "0"), ENV(CLIENT_ENV),
+            "bad value \"0\" in -udptimeout: want a whole number from 1 to 86400");
+  build_err(ARGS("-udpqueue", "1025"), ENV(CLIENT_ENV),
+            "bad value \"1025\" in -udpqueue: want a whole number from 0 to 1024");
 }
 
 static void test_client_target(void **state) {
