@@ -74,9 +74,10 @@ static int parse_keys(const kvlist_t *args, const ss_cipher_t **cipher, uint8_t 
     return arg_error("missing", KEY_CIPHER, "", err, errlen);
   *cipher = ss_cipher_find(name);
   if (!*cipher) {
-    char q[QUOTE_MAX], detail[QUOTE_MAX + 128];
-    snprintf(detail, sizeof detail, ": unknown cipher %s (known: %s)",
-             quote_text(name, q, sizeof q), ss_cipher_names());
+    /* The value is not repeated: swapped with the password, it would be
+     * the password. */
+    char detail[128];
+    snprintf(detail, sizeof detail, ": not a known cipher (%s)", ss_cipher_names());
     return arg_error("bad", KEY_CIPHER, detail, err, errlen);
   }
   if (ss_master_key(*cipher, password, master) != 0) {
@@ -96,9 +97,8 @@ static int parse_client(const kvlist_t *args, shadow_client_cfg_t *cfg, char *er
   char why[128] = "";
   if (target) {
     if (addr_parse_endpoint(target, ADDR_ALLOW_NAME, &ep, why, sizeof why) != 0) {
-      char q[QUOTE_MAX], detail[QUOTE_MAX + 160];
-      snprintf(detail, sizeof detail, ": %s %s (want host:port)", quote_text(target, q, sizeof q),
-               why);
+      char detail[160];
+      snprintf(detail, sizeof detail, ": %s (want host:port)", why);
       sodium_memzero(cfg, sizeof *cfg);
       return arg_error("bad", KEY_TARGET, detail, err, errlen);
     }

@@ -30,6 +30,7 @@ typedef struct {
   ss_decoder_t dec;
   bool dec_ready;
   uint8_t peer_salt[SS_SALT_MAX]; /* server: for the replay check */
+  uint8_t own_salt[SS_SALT_MAX];  /* client: its own stream must not come back as the reply */
   /* Server: the client proved the key (first length tag, fresh salt);
    * its plaintext gathers in pending until the address header is whole. */
   bool authenticated;
@@ -50,11 +51,12 @@ static int enc_start(shadow_codec_t *c, struct evbuffer *wire_out) {
    * pass for a request (the two directions are built alike). */
   if (c->srv)
     replay_filter_test_and_set(c->srv->replay, (uint64_t)time(NULL), salt, n);
-  if (ss_session_init(&c->enc, c->cipher, c->master, salt, true) != 0 ||
-      evbuffer_add(wire_out, salt, n) != 0)
+  if (ss_session_init(&c->enc, c->cipher, c->master, salt, true) != 0)
     return -1;
-  c->enc_ready = true;
-  return 0;
+  c->enc_ready = true; /* from here shadow_free frees the session */
+  if (!c->srv)
+    memcpy(c->own_salt, salt, n);
+  return evbuffer_add(wire_out, salt, n) == 0 ? 0 : -1;
 }
 
 /* Client: the salt and the address header, with up to a chunk's worth of
@@ -116,6 +118,12 @@ static codec_result_t dec_start(shadow_codec_t *c, struct evbuffer *wire_in) {
   if (evbuffer_get_length(wire_in) < n)
     return CODEC_NEED_MORE;
   evbuffer_remove(wire_in, salt, n);
+  /* The two directions are built alike: a client's own stream sent back
+   * to it would open under the same key and pass for the server's. */
+  if (!c->srv && c->enc_ready && sodium_memcmp(salt, c->own_salt, n) == 0) {
+    log_debug("shadow: the server's salt is our own: a reflected stream; closing");
+    return CODEC_ERROR;
+  }
   ss_session_t s;
   if (ss_session_init(&s, c->cipher, c->master, salt, false) != 0)
     return CODEC_ERROR;
