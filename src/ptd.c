@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "client/udp_client.h"
 #include "ipc/config.h"
 #include "ipc/messages.h"
 #include "ipc/proxy.h"
@@ -41,14 +42,27 @@ typedef struct ptd {
   struct event_base *base;
   struct evdns_base *dns;
   client_t *client;
+  udp_client_t **udp_clients; /* the UDP modes: one per transport */
+  size_t n_udp_clients;
   server_t *server;
   ipc_shutdown_t *shutdown;
   bool draining;
 } ptd_t;
 
 static size_t open_connections(const ptd_t *p) {
-  return (p->client ? client_open_connections(p->client) : 0) +
-         (p->server ? server_open_connections(p->server) : 0);
+  size_t n = (p->client ? client_open_connections(p->client) : 0) +
+             (p->server ? server_open_connections(p->server) : 0);
+  for (size_t i = 0; i < p->n_udp_clients; i++)
+    n += udp_client_open_connections(p->udp_clients[i]);
+  return n;
+}
+
+static bool mode_is_udp(ptd_mode_t mode) {
+  return mode == PTD_MODE_TRANSPARENT_UDP || mode == PTD_MODE_STUN;
+}
+
+static udp_framing_t mode_framing(ptd_mode_t mode) {
+  return mode == PTD_MODE_STUN ? UDP_FRAMING_STUN : UDP_FRAMING_LENGTH;
 }
 
 static void on_drain(void *ctx) {
@@ -56,6 +70,8 @@ static void on_drain(void *ctx) {
   p->draining = true;
   if (p->client)
     client_stop_listening(p->client);
+  for (size_t i = 0; i < p->n_udp_clients; i++)
+    udp_client_stop_new(p->udp_clients[i]);
   if (p->server)
     server_stop_listening(p->server);
   if (open_connections(p) == 0)
@@ -100,6 +116,47 @@ static void default_endpoint(addr_endpoint_t *ep, const char *text) {
   addr_parse_endpoint(text, ADDR_ALLOW_PORT0, ep, err, sizeof err);
 }
 
+/* The UDP modes' client: a UDP listener and pool per transport. */
+static int start_udp_client(ptd_t *p, const ptd_config_t *cfg, const addr_endpoint_t *listen) {
+  p->udp_clients = calloc(cfg->n_transports, sizeof *p->udp_clients);
+  if (!p->udp_clients && cfg->n_transports)
+    return -1;
+  for (size_t i = 0; i < cfg->n_transports; i++) {
+    const char *name = cfg->transports[i];
+    const transport_ops_t *t = transport_find(name);
+    if (!t)
+      continue;
+    udp_client_opts_t opts = {
+        .bind_v4 = outbound(cfg->has_outbound_v4, &cfg->outbound_v4),
+        .bind_v6 = outbound(cfg->has_outbound_v6, &cfg->outbound_v6),
+        .proxy = cfg->has_proxy ? &cfg->proxy : NULL,
+        .dial_timeout_s = PTD_DIAL_TIMEOUT_S,
+        .handshake_timeout_s = cfg->handshake_timeout_s,
+        .udp_timeout_s = cfg->udp_timeout_s,
+        .queue = cfg->udp_queue,
+        .max_peers = max_connections(cfg),
+        .framing = mode_framing(cfg->mode),
+        .transport = t,
+        .args = ipc_options_get(&cfg->options, name),
+        .listen = listen,
+        .target = cfg->has_target ? &cfg->target : NULL,
+        .on_idle = on_idle,
+        .ctx = p,
+    };
+    char err[PTD_ERR_MAX];
+    struct sockaddr_storage bound;
+    udp_client_t *uc = udp_client_new(p->base, p->dns, &opts, &bound, err, sizeof err);
+    if (!uc) {
+      ipc_msg_cmethod_error(name, err);
+      continue;
+    }
+    p->udp_clients[p->n_udp_clients++] = uc;
+    ipc_msg_cmethod(name, ipc_mode_name(cfg->mode), (struct sockaddr *)&bound);
+  }
+  ipc_msg_cmethods_done();
+  return 0;
+}
+
 /* start_client and start_server return 0, -1 when out of memory, or
  * PTD_EXIT_USAGE once an ENV-ERROR line has been said. */
 static int start_client(ptd_t *p, const ptd_config_t *cfg) {
@@ -115,26 +172,22 @@ static int start_client(ptd_t *p, const ptd_config_t *cfg) {
       .on_idle = on_idle,
       .ctx = p,
   };
-  p->client = client_new(p->base, p->dns, &opts);
-  if (!p->client)
-    return -1;
   addr_endpoint_t listen;
   if (cfg->has_listen_addr)
     listen = cfg->listen_addr;
   else
     default_endpoint(&listen, "127.0.0.1:0");
+  if (mode_is_udp(cfg->mode))
+    return start_udp_client(p, cfg, &listen);
+  p->client = client_new(p->base, p->dns, &opts);
+  if (!p->client)
+    return -1;
   for (size_t i = 0; i < cfg->n_transports; i++) {
     const char *name = cfg->transports[i];
     const transport_ops_t *t = transport_find(name);
     if (!t)
       continue;
     char err[PTD_ERR_MAX];
-    if (cfg->mode != PTD_MODE_SOCKS5 && cfg->mode != PTD_MODE_TRANSPARENT_TCP) {
-      snprintf(err, sizeof err, "%s mode is not supported by this build",
-               ipc_mode_name(cfg->mode));
-      ipc_msg_cmethod_error(name, err);
-      continue;
-    }
     client_listen_spec_t spec = {
         .kind = cfg->mode == PTD_MODE_SOCKS5 ? CLIENT_LISTEN_SOCKS : CLIENT_LISTEN_TRANSPARENT,
         .transport = t,
@@ -163,6 +216,9 @@ static int start_server(ptd_t *p, const ptd_config_t *cfg) {
       .handshake_timeout_s = cfg->handshake_timeout_s,
       .idle_timeout_s = cfg->idle_timeout_s,
       .max_conns = max_connections(cfg),
+      .udp = mode_is_udp(cfg->mode),
+      .udp_framing = mode_framing(cfg->mode),
+      .udp_timeout_s = cfg->udp_timeout_s,
       .on_idle = on_idle,
       .ctx = p,
   };
@@ -190,8 +246,8 @@ static int start_server(ptd_t *p, const ptd_config_t *cfg) {
     if (!t)
       continue;
     char err[PTD_ERR_MAX];
-    if (cfg->mode == PTD_MODE_TRANSPARENT_UDP || cfg->mode == PTD_MODE_STUN) {
-      snprintf(err, sizeof err, "%s mode is not supported by this build",
+    if (opts.udp && opts.orport.family != AF_INET && opts.orport.family != AF_INET6) {
+      snprintf(err, sizeof err, "the %s mode needs an IP address for the target, not a name",
                ipc_mode_name(cfg->mode));
       ipc_msg_smethod_error(name, err);
       continue;
@@ -316,6 +372,9 @@ static int run(const ptd_config_t *cfg, pid_t initial_ppid) {
   rc = PTD_EXIT_OK;
 out:
   client_free(p.client);
+  for (size_t i = 0; i < p.n_udp_clients; i++)
+    udp_client_free(p.udp_clients[i]);
+  free(p.udp_clients);
   server_free(p.server);
   net_closing_free_all();
   ipc_shutdown_free(p.shutdown);

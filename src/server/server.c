@@ -39,6 +39,7 @@
 #include "net/extorport_cookie.h"
 #include "net/listener.h"
 #include "net/relay.h"
+#include "net/udp_socket.h"
 
 typedef struct server_listener {
   server_t *server;
@@ -61,6 +62,9 @@ typedef struct server_conn {
   dial_t *dial;
   extorport_conn_t *extor; /* the ExtORPort handshake in progress */
   relay_t *relay;
+  udp_relay_t *udp_relay; /* the UDP modes' instead of relay */
+  int udp_fd;             /* its socket toward the target, or -1 */
+  struct event *udp_ev;
   char peer[ADDR_TEXT_MAX];     /* scrubbed unless unsafe logging */
   char useraddr[ADDR_TEXT_MAX]; /* for USERADDR only; empty if unknown */
   struct server_conn *prev, *next;
@@ -95,6 +99,10 @@ static void conn_free(server_conn_t *sc) {
     hold_listeners(s, false);
   if (sc->deadline)
     event_free(sc->deadline);
+  if (sc->udp_ev)
+    event_free(sc->udp_ev);
+  if (sc->udp_fd >= 0)
+    close(sc->udp_fd);
   free(sc);
   if (s->limit.open == 0 && s->opts.on_idle)
     s->opts.on_idle(s->opts.ctx);
@@ -191,9 +199,77 @@ static void conn_set_useraddr(server_conn_t *sc, const struct sockaddr *sa) {
     addr_format(sa, sc->useraddr);
 }
 
+/* ---- the UDP modes ---- */
+
+static void on_udp_reply(void *ctx, const uint8_t *dgram, size_t len, const struct sockaddr *from,
+                         socklen_t fromlen) {
+  server_conn_t *sc = ctx;
+  (void)from; /* connected: only the target's datagrams arrive */
+  (void)fromlen;
+  if (sc->udp_relay)
+    udp_relay_datagram(sc->udp_relay, dgram, len);
+}
+
+static void on_udp_readable(evutil_socket_t fd, short what, void *arg) {
+  (void)what;
+  udp_socket_drain(fd, 256, on_udp_reply, arg, NULL);
+}
+
+static void on_udp_send(void *ctx, const uint8_t *dgram, size_t len) {
+  server_conn_t *sc = ctx;
+  /* A full send buffer or an ICMP error reported here: UDP drops. */
+  (void)send(sc->udp_fd, dgram, len, 0);
+}
+
+static void on_udp_done(void *ctx, const udp_relay_stats_t *st, const char *reason) {
+  server_conn_t *sc = ctx;
+  sc->udp_relay = NULL; /* it freed itself and the stream */
+  sc->plain = NULL;
+  log_debug("server %s: UDP connection closed (%s; %llu datagrams in, %llu out)", sc->peer,
+            reason, (unsigned long long)st->from_stream, (unsigned long long)st->to_stream);
+  conn_free(sc);
+}
+
+/* The client's datagrams go to the target from a socket of this
+ * connection's own, so the target's replies find their way back. */
+static void conn_start_udp(server_conn_t *sc) {
+  server_t *s = sc->server;
+  int err = 0;
+  sc->udp_fd = udp_socket_connect(&s->opts.orport, &err);
+  if (sc->udp_fd < 0) {
+    log_warn("server: cannot open a UDP socket to the target: %s", strerror(err));
+    conn_close(sc);
+    return;
+  }
+  udp_relay_opts_t ropts = {
+      .framing = s->opts.udp_framing,
+      .idle_timeout_s = s->opts.udp_timeout_s,
+      .send = on_udp_send,
+      .done = on_udp_done,
+      .ctx = sc,
+  };
+  sc->udp_ev = event_new(s->base, sc->udp_fd, EV_READ | EV_PERSIST, on_udp_readable, sc);
+  if (!sc->udp_ev || event_add(sc->udp_ev, NULL) != 0) {
+    log_error("server: out of memory starting a UDP relay");
+    conn_close(sc);
+    return;
+  }
+  struct bufferevent *plain = sc->plain;
+  sc->plain = NULL;
+  sc->udp_relay = udp_relay_start(plain, &ropts);
+  if (!sc->udp_relay) {
+    log_error("server: out of memory starting a UDP relay");
+    conn_free(sc);
+  }
+}
+
 /* The transport's handshake is done, or there is none: on to the ORPort. */
 static void conn_dial_orport(server_conn_t *sc) {
   server_t *s = sc->server;
+  if (s->opts.udp) {
+    conn_start_udp(sc);
+    return;
+  }
   /* Watch for the client leaving, but read nothing until the ORPort is
    * ready for it. */
   bufferevent_disable(sc->plain, EV_READ);
@@ -300,6 +376,7 @@ static void on_accept(void *arg, int fd, const struct sockaddr *sa) {
     log_error("server: out of memory accepting a connection");
     return;
   }
+  sc->udp_fd = -1;
   /* Read before wrapping: an identity codec is freed by the wrap. */
   bool handshake = codec->ops->handshake;
   sc->plain = codec_stream_wrap(wire, codec);
@@ -405,6 +482,8 @@ void server_free(server_t *s) {
     extorport_conn_cancel(sc->extor);
     if (sc->relay)
       relay_abort(sc->relay);
+    if (sc->udp_relay)
+      udp_relay_abort(sc->udp_relay);
     if (sc->plain)
       bufferevent_free(sc->plain);
     conn_free(sc);

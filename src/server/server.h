@@ -4,7 +4,13 @@
  * server_use_extorport()) that is dialed instead, always, and each
  * connection first tells it the client's address and the transport's
  * name. The role knows nothing of the parent: the entry layer reports
- * what server_use_extorport() and server_add_listener() return. */
+ * what server_use_extorport() and server_add_listener() return.
+ *
+ * In the UDP modes (opts.udp) a connection carries framed datagrams
+ * instead (net/udp_relay.h): each gets a UDP socket of its own, connected
+ * to the orport address (the Server App, or the TURN server in STUN mode),
+ * and the connection ends when it closes, fails or idles for
+ * udp_timeout_s (PT 2.1 s1.5.5). */
 #ifndef PTD_SERVER_SERVER_H
 #define PTD_SERVER_SERVER_H
 
@@ -12,6 +18,7 @@
 
 #include "lib/addr.h"
 #include "lib/kvlist.h"
+#include "net/udp_relay.h"
 #include "transports/transport.h"
 
 struct event_base;
@@ -29,6 +36,9 @@ typedef struct server_opts {
   unsigned handshake_timeout_s;
   unsigned idle_timeout_s;
   size_t max_conns; /* 0: no limit of our own */
+  bool udp;         /* a UDP mode: datagrams to orport, which is an IP literal */
+  udp_framing_t udp_framing;
+  unsigned udp_timeout_s;
   void (*on_idle)(void *ctx); /* the last open connection closed */
   void *ctx;
 } server_opts_t;

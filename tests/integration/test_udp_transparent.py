@@ -1,0 +1,184 @@
+"""transparent-UDP mode (PT 2.1 s1.5), black-box: an application's
+datagrams to the client's UDP port reach a UDP service behind the server,
+and the replies come back to the address they answer.
+
+- Datagrams of 0, 1, 1,400, 8,192 and 65,507 bytes echoed intact.
+- The first datagram from a new source is not lost to the connection
+  being made (-udpqueue); with -udpqueue 0 it is, as the spec's table
+  says, and the next one gets through.
+- 200 exchanges from 20 source ports at once, each answer to its own
+  asker.
+- A connection no datagram used for -udptimeout seconds leaves the pool:
+  the next datagram from that source comes to the service from a new
+  socket of the server's.
+- dnsmasq (a real DNS server, static record, loopback high port) behind
+  the server, dig in front of the client: the first query answered, then
+  200 queries from 20 source ports all answered correctly.
+- The same sizes over obfs4 and shadow, not just plain.
+"""
+
+import os
+import random
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+from ptdtest import free_port, seeded_bytes, tmo
+from udptest import UdpTestCase, exchange, udp_socket
+
+MODE = "transparent-UDP"
+
+
+class TransparentUdpTest(UdpTestCase):
+
+    def test_sizes_echoed_intact(self):
+        echo = self.udp_echo()
+        _, caddr, _ = self.udp_pair(MODE, echo.hostport)
+        s = udp_socket()
+        self.addCleanup(s.close)
+        for n in (1, 0, 1400, 8192, 65507):
+            with self.subTest(size=n):
+                data = seeded_bytes(n + 1, n)
+                self.assertEqual(exchange(s, caddr, data, tries=3), data)
+
+    def test_first_datagram_is_kept_while_connecting(self):
+        echo = self.udp_echo()
+        _, caddr, _ = self.udp_pair(MODE, echo.hostport)
+        for i in range(5):
+            s = udp_socket()
+            self.addCleanup(s.close)
+            data = b"first %d" % i
+            # One try: a datagram dropped while connecting never comes back.
+            self.assertEqual(exchange(s, caddr, data, timeout=tmo(5)), data)
+
+    def test_queue_zero_drops_while_waiting(self):
+        echo = self.udp_echo()
+        _, caddr, _ = self.udp_pair(MODE, echo.hostport, client_args=("-udpqueue", "0"))
+        s = udp_socket()
+        self.addCleanup(s.close)
+        self.assertIsNone(exchange(s, caddr, b"dropped", timeout=1.0))
+        # Connected by now (or soon): later datagrams go through.
+        self.assertEqual(exchange(s, caddr, b"kept", tries=5, timeout=tmo(10)), b"kept")
+        self.assertEqual(echo.count, 1)
+
+    def test_many_sources_each_get_their_answers(self):
+        echo = self.udp_echo()
+        _, caddr, _ = self.udp_pair(MODE, echo.hostport)
+        errors = []
+
+        def asker(k):
+            s = udp_socket()
+            try:
+                for j in range(10):
+                    data = b"%d:%d:" % (k, j) + seeded_bytes(k * 100 + j, 100 + k)
+                    got = exchange(s, caddr, data, tries=3)
+                    if got != data:
+                        errors.append((k, j, got))
+            finally:
+                s.close()
+
+        threads = [threading.Thread(target=asker, args=(k,)) for k in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=tmo(60))
+        self.assertFalse(any(t.is_alive() for t in threads))
+        self.assertEqual(errors, [])
+        # One server-side socket per source: 20 senders at the echo server.
+        self.assertEqual(len(echo.senders), 20)
+
+    def test_idle_connection_leaves_the_pool(self):
+        echo = self.udp_echo()
+        _, caddr, _ = self.udp_pair(MODE, echo.hostport, client_args=("-udptimeout", "1"),
+                                    server_args=("-udptimeout", "30"))
+        s = udp_socket()
+        self.addCleanup(s.close)
+        self.assertEqual(exchange(s, caddr, b"one", tries=3), b"one")
+        self.assertEqual(exchange(s, caddr, b"two", tries=3), b"two")
+        self.assertEqual(len(echo.senders), 1)
+        time.sleep(2.5)
+        # The client closed its connection; the server saw it close and
+        # dropped its socket: a new connection, a new socket.
+        self.assertEqual(exchange(s, caddr, b"three", tries=3), b"three")
+        self.assertEqual(len(echo.senders), 2)
+
+    def test_dnsmasq_behind_the_server(self):
+        dnsmasq, dig = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq", shutil.which("dig")
+        for path, pkg in ((dnsmasq, "dnsmasq"), (dig, "dnsutils")):
+            if not path or not os.access(path, os.X_OK):
+                raise AssertionError("%s not found: apt-get install %s" % (pkg, pkg))
+        port = free_port()
+        d = self.launch_argv([dnsmasq, "--keep-in-foreground", "--no-daemon", "--conf-file=/dev/null",
+                              "--no-resolv", "--no-hosts", "--bind-interfaces",
+                              "--listen-address=127.0.0.1", "--port=%d" % port, "--user=root",
+                              "--address=/ptd-test.example/10.20.30.40",
+                              "--address=/other.ptd-test.example/10.20.30.41",
+                              "--log-facility=-"], clear_env=False)
+        deadline = time.monotonic() + tmo(10)
+        probe = udp_socket()
+        self.addCleanup(probe.close)
+        while time.monotonic() < deadline:
+            # A real query, so we know it answers before the test starts.
+            r = subprocess.run([dig, "@127.0.0.1", "-p", str(port), "+short", "+tries=1",
+                                "+time=1", "ptd-test.example", "A"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=tmo(10))
+            if r.stdout.strip() == b"10.20.30.40":
+                break
+            time.sleep(0.1)
+        else:
+            self.fail("dnsmasq did not answer\n%s" % d.describe())
+        _, caddr, _ = self.udp_pair(MODE, "127.0.0.1:%d" % port)
+
+        def ask(name, want):
+            r = subprocess.run([dig, "@%s" % caddr[0], "-p", str(caddr[1]), "+short",
+                                "+tries=1", "+time=%d" % int(tmo(5)), name, "A"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               timeout=tmo(30))
+            return r.stdout.strip() == want, r.stdout
+
+        ok, out = ask("ptd-test.example", b"10.20.30.40")
+        self.assertTrue(ok, "the first query was not answered: %r" % out)
+        # 200 queries from 20 source ports (dig picks a new port each run;
+        # ten queries per dig run share one).
+        errors = []
+
+        def batch(k):
+            names = ["ptd-test.example" if j % 2 else "other.ptd-test.example"
+                     for j in range(10)]
+            args = [dig, "@%s" % caddr[0], "-p", str(caddr[1]), "+short", "+tries=2",
+                    "+time=%d" % int(tmo(5))]
+            for n in names:
+                args += [n, "A"]
+            r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               timeout=tmo(60))
+            got = r.stdout.split()
+            want = [b"10.20.30.40" if j % 2 else b"10.20.30.41" for j in range(10)]
+            if got != want:
+                errors.append((k, got))
+
+        threads = [threading.Thread(target=batch, args=(k,)) for k in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=tmo(90))
+        self.assertFalse(any(t.is_alive() for t in threads))
+        self.assertEqual(errors, [])
+
+    def test_over_obfs4_and_shadow(self):
+        echo = self.udp_echo()
+        setups = {
+            "obfs4": dict(server_options="obfs4:iat-mode=0",
+                          client_options=lambda a: "obfs4:cert=%s;obfs4:iat-mode=0" % a["cert"]),
+            "shadow": dict(server_options="shadow:password=udp-pw;shadow:cipherName=aes-128-gcm",
+                           client_options="shadow:password=udp-pw;shadow:cipherName=aes-128-gcm"),
+        }
+        for transport, kw in setups.items():
+            with self.subTest(transport=transport):
+                _, caddr, _ = self.udp_pair(MODE, echo.hostport, transport=transport, **kw)
+                s = udp_socket()
+                self.addCleanup(s.close)
+                for n in (1, 1400, 65507):
+                    data = seeded_bytes(n, n)
+                    self.assertEqual(exchange(s, caddr, data, tries=3), data)
