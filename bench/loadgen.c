@@ -8,6 +8,9 @@
  *   ptd_loadgen connect --to IP:PORT [SOCKS] [--seconds T]
  *                       [--parallel P] [--size S]
  *   ptd_loadgen hold    --to IP:PORT [SOCKS] --conns N
+ *   ptd_loadgen udp-echo [--listen IP:PORT]
+ *   ptd_loadgen udp     --to IP:PORT [--flows F] [--size S] [--window W]
+ *                       [--seconds T]
  *
  *   SOCKS = --socks IP:PORT [--socks-user U [--socks-pass P] | --socks-args A]
  *
@@ -46,6 +49,16 @@
  *   hold:    opens N connections one after another, each proving the path
  *            end to end with a 16-byte echo, prints "HELD N", then holds
  *            them idle until its stdin closes.
+ *
+ *   udp-echo: a UDP echo server; prints "PORT n", echoes every datagram
+ *            to its sender until its stdin closes.
+ *   udp:     F threads (default 1), each with its own UDP socket (so, to
+ *            a UDP mode's client, its own source address and transport
+ *            connection), keep W datagrams of S bytes (defaults 32 and
+ *            1400) in flight to --to for T seconds: each echo that comes
+ *            back (checked) is answered with a new datagram; after 200 ms
+ *            with none, the window is refilled and the missing ones count
+ *            as lost. Reports echoed datagrams/s and MB/s (payload).
  *
  * Every socket operation of the clients has a 10 s timeout
  * (SO_RCVTIMEO/SO_SNDTIMEO), so nothing hangs for good. */
@@ -975,6 +988,181 @@ static int cmd_hold(int argc, char **argv) {
   return 0;
 }
 
+/* ---- UDP ---- */
+
+#define LG_UDP_MAX 65507
+#define LG_UDP_REFILL_MS 200
+
+static int cmd_udp_echo(int argc, char **argv) {
+  const char *listen_at = "127.0.0.1:0";
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--listen") && i + 1 < argc)
+      listen_at = argv[++i];
+    else
+      die("udp-echo: unknown argument \"%s\"", argv[i]);
+  }
+  struct sockaddr_storage ss;
+  socklen_t len;
+  parse_endpoint(listen_at, &ss, &len);
+  int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int big = 8 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) != 0)
+    die("udp-echo: cannot bind %s: %s", listen_at, strerror(errno));
+  socklen_t blen = sizeof ss;
+  getsockname(fd, (struct sockaddr *)&ss, &blen);
+  printf("PORT %u\n", ntohs(((struct sockaddr_in *)&ss)->sin_port));
+  fflush(stdout);
+  /* stdin closing ends us: watch it beside the socket. */
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+  epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+  struct epoll_event ev_in = {.events = EPOLLIN | EPOLLHUP, .data.fd = 0};
+  epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev_in);
+  static uint8_t bufs[16][LG_UDP_MAX + 1];
+  for (;;) {
+    struct epoll_event got[2];
+    int n = epoll_wait(ep, got, 2, -1);
+    if (n < 0 && errno == EINTR)
+      continue;
+    for (int k = 0; k < n; k++) {
+      if (got[k].data.fd == 0) {
+        char c[64];
+        if (read(0, c, sizeof c) <= 0)
+          return 0;
+        continue;
+      }
+      struct mmsghdr m[16];
+      struct iovec iov[16];
+      struct sockaddr_storage from[16];
+      for (int j = 0; j < 16; j++) {
+        iov[j] = (struct iovec){bufs[j], sizeof bufs[j]};
+        m[j] = (struct mmsghdr){.msg_hdr = {.msg_name = &from[j], .msg_namelen = sizeof from[j],
+                                            .msg_iov = &iov[j], .msg_iovlen = 1}};
+      }
+      int r = recvmmsg(fd, m, 16, MSG_DONTWAIT, NULL);
+      for (int j = 0; j < r; j++)
+        iov[j].iov_len = m[j].msg_len;
+      if (r > 0)
+        sendmmsg(fd, m, (unsigned)r, 0);
+    }
+  }
+}
+
+typedef struct {
+  struct sockaddr_storage to;
+  socklen_t tolen;
+  size_t size;
+  long window;
+  double seconds;
+  uint64_t received, sent, lost, bad;
+  double elapsed;
+} lg_udp_job_t;
+
+static void *udp_flow(void *arg) {
+  lg_udp_job_t *j = arg;
+  int fd = socket(j->to.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int big = 4 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&j->to, j->tolen) != 0)
+    die("udp: cannot connect: %s", strerror(errno));
+  struct timeval tv = {0, LG_UDP_REFILL_MS * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  uint8_t *out = malloc(j->size < 8 ? 8 : j->size), *in = malloc(LG_UDP_MAX + 1);
+  if (!out || !in)
+    die("udp: out of memory");
+  fill_pattern(out, j->size, 11);
+  uint64_t seq = 0, outstanding = 0;
+  double t0 = now_s(), end = t0 + j->seconds;
+  while (now_s() < end) {
+    while ((long)outstanding < j->window) {
+      if (j->size >= 8)
+        memcpy(out, &seq, 8);
+      if (send(fd, out, j->size, 0) < 0)
+        break;
+      seq++;
+      j->sent++;
+      outstanding++;
+    }
+    ssize_t r = recv(fd, in, LG_UDP_MAX + 1, 0);
+    if (r < 0) {
+      /* Nothing for a while: what is out is lost. */
+      j->lost += outstanding;
+      outstanding = 0;
+      continue;
+    }
+    if ((size_t)r != j->size || (j->size > 8 && memcmp(in + 8, out + 8, j->size - 8) != 0))
+      j->bad++;
+    else
+      j->received++;
+    if (outstanding)
+      outstanding--;
+  }
+  j->elapsed = now_s() - t0;
+  free(out);
+  free(in);
+  close(fd);
+  return NULL;
+}
+
+static int cmd_udp(int argc, char **argv) {
+  const char *to = NULL;
+  long flows = 1, window = 32;
+  size_t size = 1400;
+  double seconds = 2;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--to") && i + 1 < argc)
+      to = argv[++i];
+    else if (!strcmp(argv[i], "--flows") && i + 1 < argc)
+      flows = parse_count(argv[++i], "--flows", 1, 256);
+    else if (!strcmp(argv[i], "--window") && i + 1 < argc)
+      window = parse_count(argv[++i], "--window", 1, 4096);
+    else if (!strcmp(argv[i], "--size") && i + 1 < argc)
+      size = (size_t)parse_count(argv[++i], "--size", 1, LG_UDP_MAX);
+    else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+      seconds = parse_seconds(argv[++i]);
+    else
+      die("udp: unknown argument \"%s\"", argv[i]);
+  }
+  if (!to)
+    die("udp: --to is required");
+  lg_udp_job_t *jobs = calloc((size_t)flows, sizeof *jobs);
+  pthread_t *th = calloc((size_t)flows, sizeof *th);
+  if (!jobs || !th)
+    die("udp: out of memory");
+  for (long f = 0; f < flows; f++) {
+    parse_endpoint(to, &jobs[f].to, &jobs[f].tolen);
+    jobs[f].size = size;
+    jobs[f].window = window;
+    jobs[f].seconds = seconds;
+    if (pthread_create(&th[f], NULL, udp_flow, &jobs[f]) != 0)
+      die("udp: cannot start a thread");
+  }
+  uint64_t received = 0, sent = 0, lost = 0, bad = 0;
+  double elapsed = 0;
+  for (long f = 0; f < flows; f++) {
+    pthread_join(th[f], NULL);
+    received += jobs[f].received;
+    sent += jobs[f].sent;
+    lost += jobs[f].lost;
+    bad += jobs[f].bad;
+    if (jobs[f].elapsed > elapsed)
+      elapsed = jobs[f].elapsed;
+  }
+  if (bad)
+    die("udp: %" PRIu64 " echoes were not what was sent", bad);
+  if (received == 0)
+    die("udp: no datagram came back");
+  printf("RESULT mode=udp flows=%ld size=%zu window=%ld sent=%" PRIu64 " received=%" PRIu64
+         " lost=%" PRIu64 " seconds=%.4f dgps=%.0f mbps=%.1f\n",
+         flows, size, window, sent, received, lost, elapsed, received / elapsed,
+         (double)received * (double)size / elapsed / 1e6);
+  free(jobs);
+  free(th);
+  return 0;
+}
+
 static void usage(void) {
   fputs("usage: ptd_loadgen server  [--listen IP:PORT] [--threads N]\n"
         "       ptd_loadgen stream  --to IP:PORT [SOCKS] [--streams N]\n"
@@ -982,6 +1170,8 @@ static void usage(void) {
         "       ptd_loadgen connect --to IP:PORT [SOCKS] [--seconds T]\n"
         "                           [--parallel P] [--size S]\n"
         "       ptd_loadgen hold    --to IP:PORT [SOCKS] --conns N\n"
+        "  ptd_loadgen udp-echo [--listen IP:PORT]\n"
+        "  ptd_loadgen udp     --to IP:PORT [--flows F] [--size S] [--window W] [--seconds T]\n"
         "  SOCKS: --socks IP:PORT [--socks-user U [--socks-pass P] | --socks-args A]\n",
         stderr);
 }
@@ -1002,6 +1192,10 @@ int main(int argc, char **argv) {
     return cmd_connect(argc - 2, argv + 2);
   if (!strcmp(cmd, "hold"))
     return cmd_hold(argc - 2, argv + 2);
+  if (!strcmp(cmd, "udp-echo"))
+    return cmd_udp_echo(argc - 2, argv + 2);
+  if (!strcmp(cmd, "udp"))
+    return cmd_udp(argc - 2, argv + 2);
   usage();
   return 2;
 }

@@ -8,7 +8,7 @@
 # The traffic comes from ptd_loadgen (bench/loadgen.c): the one next to
 # BINARY if CMake built it and it is not older than its source, else one
 # compiled here with ${CC:-cc} into a temporary directory. Knobs
-# (environment): BENCH_ONLY (all, or a list of plain, obfs4, shadow), BENCH_RUNS (3),
+# (environment): BENCH_ONLY (all, or a list of plain, obfs4, shadow, udp), BENCH_RUNS (3),
 # BENCH_SECONDS (2), BENCH_STREAMS (8), BENCH_IDLE (1000), BENCH_PARALLEL
 # (8), BENCH_OBFS4PROXY (/usr/bin/obfs4proxy). Progress goes to stderr, the
 # tables to stdout. Exit status is non-zero only if something broke (2 on a

@@ -26,8 +26,14 @@ fails the run.
          throughput and CPU seconds per GiB (both processes); and the
          resident memory per idle connection (chacha20-ietf-poly1305).
 
+  udp:   transparent-UDP through a plain pair against the same UDP echo
+         server directly: echoed datagrams per second and MB/s with a
+         window of datagrams in flight, for small and MTU-sized datagrams,
+         one flow and several (each flow its own source, so its own
+         transport connection).
+
 Environment: BENCH_ONLY (all, or a comma-separated list of plain, obfs4,
-shadow), BENCH_RUNS (3),
+shadow, udp), BENCH_RUNS (3),
 BENCH_SECONDS (2), BENCH_STREAMS (8), BENCH_IDLE (1000), BENCH_PARALLEL (8,
 connections in flight in the connection tests), BENCH_OBFS4PROXY
 (/usr/bin/obfs4proxy), BENCH_SS_LOCAL and BENCH_SS_SERVER
@@ -60,7 +66,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 OBFS4PROXY_DEFAULT = "/usr/bin/obfs4proxy"
 OBFS4_CERT_LEN = 70    # base64 of node id (20) + public key (32), unpadded
 OBFS4_IAT_MODE = "0"
-PARTS = ("plain", "obfs4", "shadow")
+PARTS = ("plain", "obfs4", "shadow", "udp")
 SS_SERVER_DEFAULT = "/usr/bin/ss-server"
 SS_LOCAL_DEFAULT = "/usr/bin/ss-local"
 SHADOW_CIPHERS = ("chacha20-ietf-poly1305", "aes-256-gcm", "aes-128-gcm")
@@ -790,6 +796,95 @@ def bench_shadow(binary, ss_local, ss_server, loadgen, port, check_backend, tmp,
 
 
 # --------------------------------------------------------------------------
+# UDP: transparent-UDP through a plain pair vs direct
+# --------------------------------------------------------------------------
+
+UDP_TESTS = (  # (label, flows, size)
+    ("64 B, 1 flow", 1, 64),
+    ("1400 B, 1 flow", 1, 1400),
+    ("1400 B, 8 flows", 8, 1400),
+)
+UDP_WINDOW = 32
+
+
+class UdpPair:
+    """A plain server in transparent-UDP mode toward target and a client
+    whose UDP port forwards to it (the client told -mode and -target on
+    its command line, as the UDP modes are configured)."""
+
+    def __init__(self, binary, target_port, tmp, tag, children):
+        base = {"TOR_PT_MANAGED_TRANSPORT_VER": "1", "TOR_PT_EXIT_ON_STDIN_CLOSE": "1"}
+        senv = dict(base, TOR_PT_SERVER_TRANSPORTS="plain",
+                    TOR_PT_SERVER_BINDADDR="plain-127.0.0.1:0",
+                    TOR_PT_ORPORT="127.0.0.1:%d" % target_port,
+                    TOR_PT_STATE_LOCATION=os.path.join(tmp, tag, "state-server"))
+        self.server, saddr, _ = start_pt("server", "plain", "udp-server-%s" % tag,
+                                         [binary, "-mode", "transparent-UDP"], senv, tmp,
+                                         children)
+        cenv = dict(base, TOR_PT_CLIENT_TRANSPORTS="plain",
+                    TOR_PT_STATE_LOCATION=os.path.join(tmp, tag, "state-client"))
+        self.client = Child("udp-client-%s" % tag,
+                            [binary, "-mode", "transparent-UDP", "-target", saddr], cenv, tmp)
+        children.append(self.client)
+        line = self.client.wait_line(lambda l: l.startswith(("CMETHOD plain ", "CMETHODS DONE")),
+                                     START_TIMEOUT)
+        parts = line.split()
+        if len(parts) < 4 or parts[2] != "transparent-UDP":
+            raise BenchError("udp client did not start: %s\n%s" % (line,
+                                                                    self.client.describe()))
+        self.addr = parts[3]
+
+    procs = Pair.procs
+    check_alive = Pair.check_alive
+    cpu = Pair.cpu
+    stop = Pair.stop
+
+
+def bench_udp(binary, loadgen, tmp, children, p):
+    runs, seconds = p["runs"], p["seconds"]
+    echo = Child("loadgen-udp-echo", [loadgen, "udp-echo"], None, tmp)
+    children.append(echo)
+    port = int(echo.wait_line(lambda l: l.startswith("PORT "), START_TIMEOUT).split()[1])
+    pair = UdpPair(binary, port, tmp, "udp", children)
+    kinds = ("direct", "tunnel")
+    to = {"direct": "127.0.0.1:%d" % port, "tunnel": pair.addr}
+    res = {(t[0], k): [] for t in UDP_TESTS for k in kinds}
+    cpu = {t[0]: [] for t in UDP_TESTS}  # relay CPU s per million datagrams
+    try:
+        for rnd in range(runs + 1):
+            label = "warm-up" if rnd == 0 else "run %d/%d" % (rnd, runs)
+            for name, flows, size in UDP_TESTS:
+                for kind in (kinds if rnd % 2 == 0 else kinds[::-1]):
+                    if not echo.alive():
+                        raise BenchError("the UDP echo server died\n%s" % echo.describe())
+                    pair.check_alive()
+                    before = pair.cpu()
+                    r = run_loadgen(loadgen, ["udp", "--to", to[kind], "--flows", str(flows),
+                                              "--size", str(size), "--window", str(UDP_WINDOW),
+                                              "--seconds", str(seconds)], seconds)
+                    used = sum((a - b) / CLK_TCK for a, b in zip(pair.cpu(), before))
+                    note("udp %-8s %-16s %-7s %8s dgram/s %7s MB/s lost %s"
+                         % (label, name, kind, r["dgps"], r["mbps"], r["lost"]))
+                    if rnd:
+                        res[(name, kind)].append((float(r["dgps"]), float(r["mbps"])))
+                        if kind == "tunnel":
+                            cpu[name].append(used / (int(r["received"]) / 1e6))
+    finally:
+        pair.stop()
+    t = Table("udp: transparent-UDP through a plain pair vs direct, same UDP echo server, "
+              "%d datagrams in flight per flow" % UDP_WINDOW, "direct", "tunnel")
+    for name, _, _ in UDP_TESTS:
+        d = [x[0] for x in res[(name, "direct")]]
+        u = [x[0] for x in res[(name, "tunnel")]]
+        dm = [x[1] for x in res[(name, "direct")]]
+        um = [x[1] for x in res[(name, "tunnel")]]
+        t.row("dgram/s %s" % name, "%s" % num(med(d)), "%s" % num(med(u)), ratio(med(u), med(d)),
+              notes="%s MB/s | %s MB/s; relays %s CPU s per million datagrams" % (
+                  num(med(dm)), num(med(um)), num(med(cpu[name]))))
+    return t.lines
+
+
+# --------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------
 
@@ -844,7 +939,8 @@ def main(argv):
     header = [
         "ptdispatch bench: %s, on loopback (127.0.0.1)" % " and ".join(
             {"plain": "plain tunnel vs direct", "obfs4": "obfs4 vs obfs4proxy",
-             "shadow": "shadow vs shadowsocks-libev"}[x]
+             "shadow": "shadow vs shadowsocks-libev",
+             "udp": "transparent-UDP vs direct"}[x]
             for x in parts),
         "machine     %s" % machine_line(),
         "tcp         congestion control %s, loopback MTU %s" % (
@@ -889,6 +985,8 @@ def main(argv):
         if "shadow" in parts:
             tables.append(bench_shadow(binary, ss_local, ss_server, loadgen, port, check_backend,
                                        tmp, children, p))
+        if "udp" in parts:
+            tables.append(bench_udp(binary, loadgen, tmp, children, p))
     except BenchError as e:
         note("tunnel_bench: FAILED: %s" % e)
         return 1
@@ -908,7 +1006,8 @@ def main(argv):
     lines.append("")
     legend = {"plain": "plain: ratio = tunnel / direct, targets of issue 3",
               "obfs4": "obfs4: ratio = ptdispatch / obfs4proxy, targets of issue 4",
-              "shadow": "shadow: ratio = ptdispatch / shadowsocks-libev, targets of issue 5"}
+              "shadow": "shadow: ratio = ptdispatch / shadowsocks-libev, targets of issue 5",
+              "udp": "udp: ratio = tunnel / direct (issue 6 sets no target)"}
     lines.append("; ".join(legend[x] for x in parts) + ".")
     lines.append("'met' is for information: nothing fails on it. Took %.0f s."
                  % (time.monotonic() - started))
