@@ -80,7 +80,8 @@ class StunModeTest(UdpTestCase):
 
     def test_binding_request_answered(self):
         _, turn_port = self.start_turn()
-        _, caddr, _ = self.tunnel(turn_port)
+        # -udp alone is STUN mode, as shapeshifter-dispatcher spells it.
+        _, caddr, _ = self.tunnel(turn_port, mode_flags=("-udp",))
         r = subprocess.run([self.stunclient, "-p", str(caddr[1]), caddr[0]],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=tmo(30))
         out = r.stdout.decode("utf-8", "replace")

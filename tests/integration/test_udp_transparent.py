@@ -182,3 +182,20 @@ class TransparentUdpTest(UdpTestCase):
                 for n in (1, 1400, 65507):
                     data = seeded_bytes(n, n)
                     self.assertEqual(exchange(s, caddr, data, tries=3), data)
+
+    def test_reference_flags(self):
+        # shapeshifter-dispatcher's spelling: -transparent -udp on the
+        # client is transparent-UDP, and the CMETHOD line says so.
+        echo = self.udp_echo()
+        senv = self.server_env(orport=echo.hostport, TOR_PT_SERVER_BINDADDR="plain-127.0.0.1:0")
+        server = self.launch(args=("-transparent", "-udp"), env=senv)
+        server.wait_done(tmo(30))
+        _, shost, sport, _ = server.methods()["plain"]
+        client = self.launch(args=("-transparent", "-udp", "-target", "%s:%d" % (shost, sport)),
+                             env=self.client_env())
+        client.wait_done(tmo(30))
+        proto, chost, cport, _ = client.methods()["plain"]
+        self.assertEqual(proto, "transparent-UDP")
+        s = udp_socket()
+        self.addCleanup(s.close)
+        self.assertEqual(exchange(s, (chost, cport), b"ref", tries=3), b"ref")

@@ -295,6 +295,45 @@ class ValgrindTest(PtdTestCase):
         for proc in (client, server, proxy):
             self.assert_clean_exit(proc)
 
+    def test_udp_modes_traffic_timeout_then_sigterm(self):
+        # Both UDP modes on both roles: the pool, the queue while a
+        # connection is made, the framers both ways, an idle timeout that
+        # ends a connection, junk dropped in STUN mode, and a SIGTERM with
+        # connections still in the pool.
+        from udptest import UdpEcho, exchange, stun_binding_request, udp_socket
+        slow = tmo(10) * SLOW
+        echo = UdpEcho()
+        self.addCleanup(echo.close)
+        procs = []
+        addrs = {}
+        for mode in ("transparent-UDP", "STUN"):
+            server = self.start(self.server_env(orport=echo.hostport,
+                                                TOR_PT_SERVER_BINDADDR="plain-127.0.0.1:0"),
+                                args=("-mode", mode, "-udptimeout", "1"))
+            saddr = server.method_addr()
+            client = self.start(self.client_env(),
+                                args=("-mode", mode, "-target", "%s:%d" % saddr,
+                                      "-udptimeout", "1"))
+            procs += [server, client]
+            addrs[mode] = client.method_addr()
+        s = udp_socket()
+        self.addCleanup(s.close)
+        big = seeded_bytes(61, 30000)
+        self.assertEqual(exchange(s, addrs["transparent-UDP"], big, timeout=slow), big)
+        req, _ = stun_binding_request()
+        self.assertEqual(exchange(s, addrs["STUN"], req, timeout=slow), req)
+        self.assertIsNone(exchange(s, addrs["STUN"], b"not stun", timeout=0.5))
+        time.sleep(3)  # both connections time out and leave the pools
+        self.assertEqual(exchange(s, addrs["transparent-UDP"], b"again", timeout=slow),
+                         b"again")
+        t = udp_socket()
+        self.addCleanup(t.close)
+        self.assertEqual(exchange(t, addrs["STUN"], req, timeout=slow), req)
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            self.assert_clean_exit(proc)
+
     def test_env_error_path(self):
         env = self.server_env(TOR_PT_SERVER_BINDADDR="plain-host.example:1")
         p = self.launch(env=env, prefix=valgrind_prefix())

@@ -118,20 +118,21 @@ class UdpTestCase(PtdTestCase):
         return e
 
     def udp_pair(self, mode, target, client_args=(), server_args=(), transport="plain",
-                 client_options=None, server_options=None):
+                 client_options=None, server_options=None, mode_flags=None):
         """A server ptdispatch in mode relaying to target ('host:port' of a
         UDP service) and a client ptdispatch whose UDP listener forwards
         to it. client_options may be a function of the server's SMETHOD
-        ARGS. Returns (client, (host, port) of the client's UDP port,
-        server)."""
+        ARGS; mode_flags, if given, select the mode instead of -mode.
+        Returns (client, (host, port) of the client's UDP port, server)."""
+        flags = tuple(mode_flags) if mode_flags else ("-mode", mode)
         senv = self.server_env(transports=transport, orport=target,
                                TOR_PT_SERVER_BINDADDR="%s-127.0.0.1:0" % transport)
         if server_options:
             senv["TOR_PT_SERVER_TRANSPORT_OPTIONS"] = server_options
-        server = self.launch(args=("-mode", mode) + tuple(server_args), env=senv)
+        server = self.launch(args=flags + tuple(server_args), env=senv)
         server.wait_done(tmo(30))
         _, shost, sport, rest = server.methods()[transport]
-        cargs = ("-mode", mode, "-target", fmt_hostport(shost, sport)) + tuple(client_args)
+        cargs = flags + ("-target", fmt_hostport(shost, sport)) + tuple(client_args)
         if callable(client_options):
             # From the server's SMETHOD ARGS: (obfs4's cert).
             args = dict(kv.split("=", 1) for r in rest if r.startswith("ARGS:")
