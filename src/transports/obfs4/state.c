@@ -13,6 +13,7 @@
 
 #include "lib/quote.h"
 #include "lib/statedir.h"
+#include "transports/transport_args.h"
 
 #define KEY_NODE_ID "node-id"
 #define KEY_PRIVATE_KEY "private-key"
@@ -480,13 +481,6 @@ int obfs4_cert_decode(obfs4_bridge_t *b, const char *text) {
 
 /* ---- the client's arguments ---- */
 
-static int arg_error(const char *what, const char *key, const char *detail, char *err,
-                     size_t errlen) {
-  char q[QUOTE_MAX];
-  snprintf(err, errlen, "%s argument %s%s", what, quote_text(key, q, sizeof q), detail);
-  return -1;
-}
-
 int obfs4_client_args_parse(const kvlist_t *args, obfs4_bridge_t *bridge,
                             obfs4_iat_mode_t *iat_mode, char *err, size_t errlen) {
   int rc = -1;
@@ -495,36 +489,36 @@ int obfs4_client_args_parse(const kvlist_t *args, obfs4_bridge_t *bridge,
   const char *cert = kvlist_get(args, KEY_CERT);
   if (cert) {
     if (obfs4_cert_decode(bridge, cert) != 0) {
-      arg_error("malformed", KEY_CERT, ": must be 70 characters of base64", err, errlen);
+      transport_arg_error("malformed", KEY_CERT, ": must be 70 characters of base64", err, errlen);
       goto out;
     }
   } else {
     const char *node_id = kvlist_get(args, KEY_NODE_ID);
     const char *pk = kvlist_get(args, KEY_PUBLIC_KEY);
     if (!node_id) {
-      arg_error("missing", KEY_CERT, " (or \"node-id\" and \"public-key\")", err, errlen);
+      transport_arg_error("missing", KEY_CERT, " (or \"node-id\" and \"public-key\")", err, errlen);
       goto out;
     }
     if (hex_field(bridge->node_id, NTOR_NODE_ID_LEN, node_id, strlen(node_id), false) != 0) {
-      arg_error("malformed", KEY_NODE_ID, ": must be 40 hex digits", err, errlen);
+      transport_arg_error("malformed", KEY_NODE_ID, ": must be 40 hex digits", err, errlen);
       goto out;
     }
     if (!pk) {
-      arg_error("missing", KEY_PUBLIC_KEY, "", err, errlen);
+      transport_arg_error("missing", KEY_PUBLIC_KEY, "", err, errlen);
       goto out;
     }
     if (hex_field(bridge->pk, NTOR_KEY_LEN, pk, strlen(pk), false) != 0) {
-      arg_error("malformed", KEY_PUBLIC_KEY, ": must be 64 hex digits", err, errlen);
+      transport_arg_error("malformed", KEY_PUBLIC_KEY, ": must be 64 hex digits", err, errlen);
       goto out;
     }
   }
   const char *iat = kvlist_get(args, KEY_IAT_MODE);
   if (!iat) {
-    arg_error("missing", KEY_IAT_MODE, "", err, errlen);
+    transport_arg_error("missing", KEY_IAT_MODE, "", err, errlen);
     goto out;
   }
   if (iat_parse(iat, iat_mode) != 0) {
-    arg_error("malformed", KEY_IAT_MODE, ": must be 0, 1 or 2", err, errlen);
+    transport_arg_error("malformed", KEY_IAT_MODE, ": must be 0, 1 or 2", err, errlen);
     goto out;
   }
   rc = 0;

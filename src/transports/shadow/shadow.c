@@ -25,12 +25,12 @@
 
 #include "lib/addr.h"
 #include "lib/kvlist.h"
-#include "lib/quote.h"
 #include "lib/replay.h"
 #include "transports/shadow/shadow_codec.h"
 #include "transports/shadow/ss_addr.h"
 #include "transports/shadow/ss_aead.h"
 #include "transports/transport.h"
+#include "transports/transport_args.h"
 
 #define KEY_PASSWORD "password"
 #define KEY_CIPHER "cipherName"
@@ -53,13 +53,6 @@ struct transport_server {
   bool allow_private; /* ... even loopback and private addresses */
 };
 
-static int arg_error(const char *what, const char *key, const char *detail, char *err,
-                     size_t errlen) {
-  char q[QUOTE_MAX];
-  snprintf(err, errlen, "%s argument %s%s", what, quote_text(key, q, sizeof q), detail);
-  return -1;
-}
-
 /* password and cipherName, shared by both roles; the master key to
  * *master (wiped on failure). */
 static int parse_keys(const kvlist_t *args, const ss_cipher_t **cipher, uint8_t *master,
@@ -67,18 +60,18 @@ static int parse_keys(const kvlist_t *args, const ss_cipher_t **cipher, uint8_t 
   const char *password = kvlist_get(args, KEY_PASSWORD);
   const char *name = kvlist_get(args, KEY_CIPHER);
   if (!password)
-    return arg_error("missing", KEY_PASSWORD, "", err, errlen);
+    return transport_arg_error("missing", KEY_PASSWORD, "", err, errlen);
   if (!*password)
-    return arg_error("empty", KEY_PASSWORD, "", err, errlen);
+    return transport_arg_error("empty", KEY_PASSWORD, "", err, errlen);
   if (!name)
-    return arg_error("missing", KEY_CIPHER, "", err, errlen);
+    return transport_arg_error("missing", KEY_CIPHER, "", err, errlen);
   *cipher = ss_cipher_find(name);
   if (!*cipher) {
     /* The value is not repeated: swapped with the password, it would be
      * the password. */
     char detail[128];
     snprintf(detail, sizeof detail, ": not a known cipher (%s)", ss_cipher_names());
-    return arg_error("bad", KEY_CIPHER, detail, err, errlen);
+    return transport_arg_error("bad", KEY_CIPHER, detail, err, errlen);
   }
   if (ss_master_key(*cipher, password, master) != 0) {
     snprintf(err, errlen, "cannot derive the key (no MD5 in this OpenSSL)");
@@ -100,7 +93,7 @@ static int parse_client(const kvlist_t *args, shadow_client_cfg_t *cfg, char *er
       char detail[160];
       snprintf(detail, sizeof detail, ": %s (want host:port)", why);
       sodium_memzero(cfg, sizeof *cfg);
-      return arg_error("bad", KEY_TARGET, detail, err, errlen);
+      return transport_arg_error("bad", KEY_TARGET, detail, err, errlen);
     }
   } else {
     struct sockaddr_in none = {.sin_family = AF_INET}; /* 0.0.0.0:0 */
@@ -109,7 +102,7 @@ static int parse_client(const kvlist_t *args, shadow_client_cfg_t *cfg, char *er
   cfg->header_len = ss_addr_encode(&ep, cfg->header);
   if (cfg->header_len == 0) {
     sodium_memzero(cfg, sizeof *cfg);
-    return arg_error("bad", KEY_TARGET, ": the name is too long", err, errlen);
+    return transport_arg_error("bad", KEY_TARGET, ": the name is too long", err, errlen);
   }
   return 0;
 }
@@ -161,7 +154,7 @@ static int parse_flag(const kvlist_t *options, const char *key, bool *out, char 
     *out = true;
     return 0;
   }
-  return arg_error("bad", key, ": must be true or false", err, errlen);
+  return transport_arg_error("bad", key, ": must be true or false", err, errlen);
 }
 
 static void shadow_server_free(transport_server_t *srv) {
@@ -189,7 +182,7 @@ static transport_server_t *shadow_server_new(const kvlist_t *options, const char
     return NULL;
   }
   if (srv->allow_private && !srv->open_proxy) {
-    arg_error("useless", KEY_ALLOW_PRIVATE, " without openProxy=true", err, errlen);
+    transport_arg_error("useless", KEY_ALLOW_PRIVATE, " without openProxy=true", err, errlen);
     shadow_server_free(srv);
     return NULL;
   }
