@@ -14,7 +14,8 @@ and the replies come back to the address they answer.
 - dnsmasq (a real DNS server, static records, loopback high port) behind
   the server: dig's first query through the client answered, then 200
   queries from 20 source ports (10 each), every answer correct.
-- The same sizes over obfs4 and shadow, not just plain.
+- The same sizes over obfs4 and shadow, not just plain; IPv6 on both
+  sides; the reference dispatcher's -transparent -udp spelling.
 """
 
 import os
@@ -232,3 +233,13 @@ class TransparentUdpTest(UdpTestCase):
         s = udp_socket()
         self.addCleanup(s.close)
         self.assertEqual(exchange(s, (chost, cport), b"ref", tries=3), b"ref")
+
+    def test_ipv6_both_sides(self):
+        echo = self.udp_echo("::1")
+        _, caddr, _ = self.udp_pair(MODE, echo.hostport, client_args=("-proxylistenaddr", "[::1]:0"))
+        self.assertEqual(caddr[0], "::1")
+        s = udp_socket("::1")
+        self.addCleanup(s.close)
+        data = seeded_bytes(66, 1400)
+        self.assertEqual(exchange(s, caddr, data, tries=3), data)
+        self.assertEqual(echo.senders[0][0], "::1")
