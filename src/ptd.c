@@ -116,6 +116,18 @@ static void default_endpoint(addr_endpoint_t *ep, const char *text) {
   addr_parse_endpoint(text, ADDR_ALLOW_PORT0, ep, err, sizeof err);
 }
 
+/* How a client reaches its server, in every mode. */
+static transport_dial_opts_t client_dial_opts(const ptd_config_t *cfg) {
+  transport_dial_opts_t d = {
+      .bind_v4 = outbound(cfg->has_outbound_v4, &cfg->outbound_v4),
+      .bind_v6 = outbound(cfg->has_outbound_v6, &cfg->outbound_v6),
+      .proxy = cfg->has_proxy ? &cfg->proxy : NULL,
+      .dial_timeout_s = PTD_DIAL_TIMEOUT_S,
+      .handshake_timeout_s = cfg->handshake_timeout_s,
+  };
+  return d;
+}
+
 /* The UDP modes' client: a UDP listener and pool per transport. */
 static int start_udp_client(ptd_t *p, const ptd_config_t *cfg, const addr_endpoint_t *listen) {
   p->udp_clients = calloc(cfg->n_transports, sizeof *p->udp_clients);
@@ -127,11 +139,7 @@ static int start_udp_client(ptd_t *p, const ptd_config_t *cfg, const addr_endpoi
     if (!t)
       continue;
     udp_client_opts_t opts = {
-        .bind_v4 = outbound(cfg->has_outbound_v4, &cfg->outbound_v4),
-        .bind_v6 = outbound(cfg->has_outbound_v6, &cfg->outbound_v6),
-        .proxy = cfg->has_proxy ? &cfg->proxy : NULL,
-        .dial_timeout_s = PTD_DIAL_TIMEOUT_S,
-        .handshake_timeout_s = cfg->handshake_timeout_s,
+        .dial = client_dial_opts(cfg),
         .udp_timeout_s = cfg->udp_timeout_s,
         .queue = cfg->udp_queue,
         .max_peers = max_connections(cfg),
@@ -161,11 +169,8 @@ static int start_udp_client(ptd_t *p, const ptd_config_t *cfg, const addr_endpoi
  * PTD_EXIT_USAGE once an ENV-ERROR line has been said. */
 static int start_client(ptd_t *p, const ptd_config_t *cfg) {
   client_opts_t opts = {
-      .bind_v4 = outbound(cfg->has_outbound_v4, &cfg->outbound_v4),
-      .bind_v6 = outbound(cfg->has_outbound_v6, &cfg->outbound_v6),
-      .proxy = cfg->has_proxy ? &cfg->proxy : NULL,
+      .dial = client_dial_opts(cfg),
       .handshake_timeout_s = cfg->handshake_timeout_s,
-      .dial_timeout_s = PTD_DIAL_TIMEOUT_S,
       .idle_timeout_s = cfg->idle_timeout_s,
       .json_limit = cfg->params_limit,
       .max_conns = max_connections(cfg),

@@ -157,15 +157,8 @@ static void conn_dial(client_conn_t *cc, const addr_endpoint_t *dest) {
     cc->deadline = NULL;
   }
   cc->state = CONN_DIALING;
-  transport_dial_opts_t topts = {
-      .bind_v4 = c->opts.bind_v4,
-      .bind_v6 = c->opts.bind_v6,
-      .proxy = c->opts.proxy,
-      .dial_timeout_s = c->opts.dial_timeout_s,
-      .handshake_timeout_s = c->opts.handshake_timeout_s,
-  };
   cc->dial = transport_dial_start(c->base, c->dns, dest, cc->listener->transport, conn_args(cc),
-                                  &topts, cc->peer, on_transport_dialed, cc);
+                                  &c->opts.dial, cc->peer, on_transport_dialed, cc);
   if (!cc->dial) {
     conn_reply_dialed(cc, NULL, ENOMEM);
     conn_close(cc);

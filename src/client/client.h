@@ -13,8 +13,8 @@
 #include <stddef.h>
 
 #include "lib/addr.h"
+#include "client/transport_dial.h"
 #include "lib/kvlist.h"
-#include "net/upstream.h"
 #include "transports/transport.h"
 
 struct event_base;
@@ -23,11 +23,8 @@ struct evdns_base;
 typedef struct client client_t;
 
 typedef struct client_opts {
-  const struct sockaddr *bind_v4; /* outbound source addresses, or NULL */
-  const struct sockaddr *bind_v6;
-  const upstream_proxy_t *proxy; /* every outgoing connection goes through it; or NULL */
-  unsigned handshake_timeout_s;  /* the application's SOCKS handshake */
-  unsigned dial_timeout_s;
+  transport_dial_opts_t dial;   /* how the server is reached */
+  unsigned handshake_timeout_s; /* the application's SOCKS handshake */
   unsigned idle_timeout_s;
   size_t json_limit; /* largest SOCKS 0x09 parameter block */
   size_t max_conns;  /* 0: no limit of our own */

@@ -220,15 +220,8 @@ static udp_peer_t *peer_new(udp_client_t *c, const struct sockaddr *sa, socklen_
     c->peers->prev = p;
   c->peers = p;
   c->n_peers++;
-  transport_dial_opts_t topts = {
-      .bind_v4 = c->opts.bind_v4,
-      .bind_v6 = c->opts.bind_v6,
-      .proxy = c->opts.proxy,
-      .dial_timeout_s = c->opts.dial_timeout_s,
-      .handshake_timeout_s = c->opts.handshake_timeout_s,
-  };
   p->dial = transport_dial_start(c->base, c->dns, &c->target, c->opts.transport, c->args,
-                                 &topts, p->label, on_transport_dialed, p);
+                                 &c->opts.dial, p->label, on_transport_dialed, p);
   if (!p->dial) {
     peer_free(p);
     return NULL;

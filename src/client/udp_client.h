@@ -17,9 +17,9 @@
 #include <sys/socket.h>
 
 #include "lib/addr.h"
+#include "client/transport_dial.h"
 #include "lib/kvlist.h"
 #include "net/udp_relay.h"
-#include "net/upstream.h"
 #include "transports/transport.h"
 
 struct event_base;
@@ -28,11 +28,7 @@ struct evdns_base;
 typedef struct udp_client udp_client_t;
 
 typedef struct udp_client_opts {
-  const struct sockaddr *bind_v4; /* outbound source addresses, or NULL */
-  const struct sockaddr *bind_v6;
-  const upstream_proxy_t *proxy; /* or NULL */
-  unsigned dial_timeout_s;
-  unsigned handshake_timeout_s;
+  transport_dial_opts_t dial; /* how the server is reached */
   unsigned udp_timeout_s;
   size_t queue;     /* datagrams kept per connection while it is Waiting */
   size_t max_peers; /* 0: no limit of our own */
