@@ -48,14 +48,16 @@ static size_t vec_plain(uint8_t buf[STREAM_CAP]) {
   return n;
 }
 
-/* A frame around arbitrary packet bytes, as Encoder.Encode() makes it. */
+/* A frame around arbitrary packet bytes, as Encoder.Encode() makes it,
+ * sealed with libsodium's crypto_secretbox itself, for a framer keyed
+ * with vec_frame_key (secretbox key, then nonce prefix). */
 static void raw_frame(obfs4_framer_t *f, const uint8_t *pkt, size_t len, struct evbuffer *out) {
   uint8_t frame[OBFS4_MAX_SEGMENT_LEN], nonce[crypto_secretbox_NONCEBYTES], mask[8];
   assert_true(len <= OBFS4_MAX_FRAME_PAYLOAD);
-  memcpy(nonce, f->nonce_prefix, 16);
+  memcpy(nonce, vec_frame_key + 32, 16);
   for (int i = 0; i < 8; i++)
     nonce[16 + i] = (uint8_t)(f->counter >> (56 - 8 * i));
-  assert_int_equal(crypto_secretbox_easy(frame + 2, pkt, len, nonce, f->key), 0);
+  assert_int_equal(crypto_secretbox_easy(frame + 2, pkt, len, nonce, vec_frame_key), 0);
   f->counter++;
   drbg_next_block(&f->drbg, mask);
   size_t box = len + crypto_secretbox_MACBYTES;

@@ -33,9 +33,7 @@ _Static_assert(OBFS4_MAX_PACKET_PAYLOAD == OBFS4_MAX_FRAME_PAYLOAD - OBFS4_PACKE
 _Static_assert(OBFS4_FRAMING_KEY_LEN == 32 + 16 + DRBG_SEED_LEN, "key material layout");
 
 void obfs4_framer_init(obfs4_framer_t *f, const uint8_t keymat[OBFS4_FRAMING_KEY_LEN]) {
-  memcpy(f->key, keymat, sizeof f->key);
-  memcpy(f->nonce_prefix, keymat + 32, sizeof f->nonce_prefix);
-  obfs4_box_key_init(&f->box, f->key, f->nonce_prefix);
+  obfs4_box_key_init(&f->box, keymat, keymat + 32);
   f->counter = 1;
   drbg_init(&f->drbg, keymat + 48);
 }

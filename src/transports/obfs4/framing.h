@@ -35,9 +35,7 @@ enum {
 
 /* One direction's state; encoder and decoder are the same keys. */
 typedef struct {
-  uint8_t key[32];
-  uint8_t nonce_prefix[16];
-  obfs4_box_key_t box; /* the two above, ready to seal and open */
+  obfs4_box_key_t box; /* the secretbox key and nonce prefix, ready to seal and open */
   uint64_t counter; /* next frame's nonce; starts at 1 */
   drbg_t drbg;      /* length masks */
 } obfs4_framer_t;
