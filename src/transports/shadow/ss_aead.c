@@ -1,6 +1,7 @@
 /* ss_aead: see ss_aead.h. */
 #include "transports/shadow/ss_aead.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -28,7 +29,16 @@ const ss_cipher_t *ss_cipher_find(const char *name) {
   return NULL;
 }
 
-const char *ss_cipher_names(void) { return "chacha20-ietf-poly1305, aes-256-gcm, aes-128-gcm"; }
+const char *ss_cipher_names(void) {
+  /* From the table, so a cipher added there is listed too. */
+  static char names[128];
+  if (!names[0])
+    for (size_t i = 0; i < SS_N_CIPHERS; i++) {
+      size_t n = strlen(names);
+      snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "", ss_ciphers[i].name);
+    }
+  return names;
+}
 
 int ss_master_key(const ss_cipher_t *c, const char *password, uint8_t key[SS_KEY_MAX]) {
   EVP_MD *md5 = EVP_MD_fetch(NULL, "MD5", NULL);
