@@ -26,10 +26,11 @@ import json
 import os
 import re
 import subprocess
+import threading
 import time
 
 from obfs4test import Obfs4TestCase, method_lines, options_env
-from ptdtest import PtdTestCase, Proc, free_port, tmo
+from ptdtest import PtdTestCase, Proc, echo_handler, free_port, tmo
 
 SS_SERVER = "/usr/bin/ss-server"
 SS_LOCAL = "/usr/bin/ss-local"
@@ -177,6 +178,24 @@ def start_ss_local(directory, method, password, server_addr, extra_args=(), time
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+class CountingEcho:
+    """A TCP echo server (an ORPort or a target) that counts the
+    connections it has accepted: what reached it, and what did not."""
+
+    def __init__(self, case):
+        self.count = 0
+        self.lock = threading.Lock()
+
+        def handler(conn):
+            with self.lock:
+                self.count += 1
+            echo_handler(conn)
+
+        self.server = case.server_socket(handler)
+        self.port = self.server.port
+        self.hostport = self.server.hostport
 
 
 class Endpoint:

@@ -14,35 +14,20 @@ address header says, as ss-server does it, and not to the ORPort.
 """
 
 import os
-import threading
 import time
 
-from ptdtest import echo_handler, echo_roundtrip, recv_until_eof, seeded_bytes, socks5_connect, tmo
-from shadowtest import ShadowTestCase
+from ptdtest import echo_roundtrip, recv_until_eof, seeded_bytes, socks5_connect, tmo
+from shadowtest import CountingEcho, ShadowTestCase
 
 CIPHER = "aes-256-gcm"
 PASSWORD = "ptd-open-proxy-test"
 
 
-class Counting:
-    def __init__(self, case):
-        self.count = 0
-        self.lock = threading.Lock()
-
-        def handler(conn):
-            with self.lock:
-                self.count += 1
-            echo_handler(conn)
-
-        self.server = case.server_socket(handler)
-        self.port = self.server.port
-        self.hostport = self.server.hostport
-
 
 class OpenProxyTest(ShadowTestCase):
 
     def start(self, options):
-        orport, target = Counting(self), Counting(self)
+        orport, target = CountingEcho(self), CountingEcho(self)
         self.state = self.tempdir("ptd-shadow-open-")
         env = {"TOR_PT_STATE_LOCATION": self.state,
                "TOR_PT_SERVER_TRANSPORT_OPTIONS":

@@ -31,35 +31,18 @@ the servers are running and have logged nothing at the default level,
 and their ORPort saw no connection but the good clients'.
 """
 
-import os
 import threading
 import time
 
 import ss_craft
 from obfs4test import RecordingProxy, run_probe, socks5_connect_userpass
-from ptdtest import echo_roundtrip, echo_handler, seeded_bytes, socks5_connect, tmo
-from shadowtest import CIPHERS, SALT_LEN, ShadowTestCase
+from ptdtest import echo_roundtrip, seeded_bytes, socks5_connect, tmo
+from shadowtest import CIPHERS, SALT_LEN, CountingEcho, ShadowTestCase
 
 TIMEOUT = 2
 DELAY = 2
 CLOSE_AT = TIMEOUT + DELAY
 
-
-class CountingEcho:
-    """An echo ORPort that counts its connections."""
-
-    def __init__(self, case):
-        self.count = 0
-        self.lock = threading.Lock()
-
-        def handler(conn):
-            with self.lock:
-                self.count += 1
-            echo_handler(conn)
-
-        self.server = case.server_socket(handler)
-        self.hostport = self.server.hostport
-        self.addr = ("127.0.0.1", self.server.port)
 
 
 class ShadowProbeTest(ShadowTestCase):

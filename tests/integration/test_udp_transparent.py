@@ -96,7 +96,9 @@ class TransparentUdpTest(UdpTestCase):
         self.assertIsNone(exchange(s, caddr, b"dropped", timeout=1.0))
         # Connected by now (or soon): later datagrams go through.
         self.assertEqual(exchange(s, caddr, b"kept", tries=5, timeout=tmo(10)), b"kept")
-        self.assertEqual(echo.count, 1)
+        # The first never got past the client; "kept" may have been sent
+        # more than once (a resend while the echo was slow).
+        self.assertEqual(set(echo.first), {b"kept"})
 
     def test_many_sources_each_get_their_answers(self):
         echo = self.udp_echo()
@@ -133,7 +135,9 @@ class TransparentUdpTest(UdpTestCase):
         self.assertEqual(exchange(s, caddr, b"one", tries=3), b"one")
         self.assertEqual(exchange(s, caddr, b"two", tries=3), b"two")
         self.assertEqual(len(echo.senders), 1)
-        time.sleep(2.5)
+        # The timer is re-armed lazily, so the end comes between 1 and 2 s
+        # after the last datagram; the server's close follows.
+        time.sleep(3.5)
         # The client closed its connection; the server saw it close and
         # dropped its socket: a new connection, a new socket.
         self.assertEqual(exchange(s, caddr, b"three", tries=3), b"three")
